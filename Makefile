@@ -1,0 +1,35 @@
+# Thin wrappers over cargo and `cargo xtask`. `make demo` and `make test` set up a fresh
+# Debian machine themselves (apt packages, the wasm target) through scripts/bootstrap.sh.
+
+CARGO ?= cargo
+
+.PHONY: all bootstrap test lint fmt demo plugins clean
+
+all: test
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+## test: every test of the workspace (unit, TestHost scenarios, wasm end to end with a real Redis)
+test: bootstrap
+	$(CARGO) build --release --target wasm32-wasip1 --workspace --exclude gateway-host --exclude xtask --lib
+	$(CARGO) test --workspace
+
+## lint: formatting and clippy, as CI expects them
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## plugins: build every plugin and example to wasm (release)
+plugins: bootstrap
+	$(CARGO) build --release --target wasm32-wasip1 --workspace --exclude gateway-host --exclude xtask --lib
+
+## demo: a local gateway with the plugins against a real Redis
+demo: bootstrap
+	$(CARGO) run --release -p xtask -- demo
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,77 @@
+//! The one seam to the host: every `unsafe` block, raw import and export of the SDK lives under this module.
+//!
+//! `host` offers safe functions for everything the SDK asks of the proxy. On `wasm32` they call
+//! the proxy-wasm ABI (through the `proxy-wasm` crate, plus Higress's Redis extension declared in
+//! `redis_ext`); natively they act on an in-process fake host used by [`crate::testing`] and by
+//! unit tests, so plugin logic can be tested with plain `cargo test`.
+
+#[cfg(target_arch = "wasm32")]
+mod adapter;
+#[cfg(target_arch = "wasm32")]
+mod redis_ext;
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod wasm_host;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use wasm_host as host;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod native_host;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use native_host as host;
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub use adapter::start;
+
+/// Which header map a call acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum MapKind {
+    RequestHeaders,
+    ResponseHeaders,
+}
+
+/// Which body buffer a call acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum BodyKind {
+    Request,
+    Response,
+}
+
+/// Kinds of host metrics, as in the proxy-wasm ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Host log levels, as in the proxy-wasm ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Very verbose diagnostics.
+    Trace,
+    /// Diagnostics useful when debugging a plugin.
+    Debug,
+    /// Normal operational messages.
+    Info,
+    /// Something unexpected that the plugin handled.
+    Warn,
+    /// A failure.
+    Error,
+}
+
+/// Registers the plugin type `P` with the host. Expands to the module's `_initialize` export.
+///
+/// ```text
+/// gateway_sdk::export_plugin!(MyPlugin);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn _initialize() {
+            $crate::abi::start::<$plugin>();
+        }
+    };
+}

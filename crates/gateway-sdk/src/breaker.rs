@@ -1,0 +1,122 @@
+//! A per-worker circuit breaker for Redis: after consecutive transport failures, stop calling
+//! Redis for a cool-down so no request waits on a dead server, then probe with one request.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, ConfigPath};
+use crate::time::now_millis;
+
+/// The `circuit_breaker` configuration block.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerConfig {
+    /// Consecutive Redis transport failures that open the breaker (default 3).
+    #[serde(default = "default_threshold")]
+    pub failure_threshold: u32,
+    /// How long the breaker stays open before one probe request may try Redis again,
+    /// in milliseconds (default 5000).
+    #[serde(default = "default_cooldown")]
+    pub cooldown_ms: u64,
+}
+
+fn default_threshold() -> u32 {
+    3
+}
+
+fn default_cooldown() -> u64 {
+    5000
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig { failure_threshold: default_threshold(), cooldown_ms: default_cooldown() }
+    }
+}
+
+impl BreakerConfig {
+    /// Checks the values; `at` is the path of the block.
+    pub fn validate(&self, at: &ConfigPath) -> Result<(), ConfigError> {
+        if self.failure_threshold == 0 {
+            return Err(at.field("failure_threshold").error("must be at least 1"));
+        }
+        if self.cooldown_ms == 0 {
+            return Err(at.field("cooldown_ms").error("must be at least 1 (milliseconds)"));
+        }
+        Ok(())
+    }
+}
+
+/// What the breaker allows for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Redis is healthy: call it.
+    Closed,
+    /// The cool-down is over: this request probes Redis; report its result.
+    Probe,
+    /// Redis is considered down: do not call it, use the fallback.
+    Open,
+}
+
+/// A circuit breaker shared by the requests of one worker.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    config: BreakerConfig,
+    failures: Cell<u32>,
+    open_until: Cell<Option<u64>>,
+    probe_started: Cell<Option<u64>>,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker.
+    pub fn new(config: BreakerConfig) -> Self {
+        CircuitBreaker { config, failures: Cell::new(0), open_until: Cell::new(None), probe_started: Cell::new(None) }
+    }
+
+    /// Decides whether this request may call Redis.
+    pub fn admit(&self) -> Admission {
+        let Some(until) = self.open_until.get() else { return Admission::Closed };
+        let now = now_millis();
+        if now < until {
+            return Admission::Open;
+        }
+        match self.probe_started.get() {
+            // A probe is in flight; if it never reported (its request was dropped), allow
+            // another after a further cool-down.
+            Some(started) if now < started.saturating_add(self.config.cooldown_ms) => Admission::Open,
+            _ => {
+                self.probe_started.set(Some(now));
+                Admission::Probe
+            }
+        }
+    }
+
+    /// Reports a call that reached Redis (any reply, error replies included).
+    pub fn record_success(&self) {
+        self.failures.set(0);
+        self.open_until.set(None);
+        self.probe_started.set(None);
+    }
+
+    /// Reports a transport failure (network error, timeout, dispatch refused).
+    pub fn record_failure(&self) {
+        let failures = self.failures.get().saturating_add(1);
+        self.failures.set(failures);
+        let probing = self.probe_started.take().is_some();
+        if probing || failures >= self.config.failure_threshold {
+            self.open_until.set(Some(now_millis().saturating_add(self.config.cooldown_ms)));
+        }
+    }
+
+    /// Whether the breaker is currently open (Redis is being skipped).
+    pub fn is_open(&self) -> bool {
+        self.open_until.get().is_some()
+    }
+
+    /// The configured cool-down.
+    pub fn cooldown(&self) -> Duration {
+        Duration::from_millis(self.config.cooldown_ms)
+    }
+}

@@ -1,0 +1,185 @@
+//! Plugin configuration: errors that name the field path, secrets that never print, and the
+//! Higress `_rules_` shape (see [`rules`]).
+
+pub mod rules;
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer};
+
+/// A configuration that was rejected at configure time.
+///
+/// Displays as `cluster-rate-limit: invalid config at _rules_[1].limit_keys[0]: <message>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The plugin's name.
+    pub plugin: String,
+    /// Where in the configuration the problem is (empty for the whole document).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plugin = if self.plugin.is_empty() { "plugin" } else { &self.plugin };
+        if self.path.is_empty() {
+            write!(f, "{plugin}: invalid config: {}", self.message)
+        } else {
+            write!(f, "{plugin}: invalid config at {}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A position in the configuration document, used to build [`ConfigError`]s.
+///
+/// ```
+/// # use gateway_sdk::config::ConfigPath;
+/// let at = ConfigPath::root("my-plugin").field("_rules_").index(1);
+/// let err = at.field("limit_keys").index(0).error("not a valid regexp");
+/// assert_eq!(err.to_string(), "my-plugin: invalid config at _rules_[1].limit_keys[0]: not a valid regexp");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPath {
+    plugin: String,
+    path: String,
+}
+
+impl ConfigPath {
+    /// The root of plugin `plugin`'s configuration.
+    pub fn root(plugin: &str) -> Self {
+        ConfigPath { plugin: plugin.to_string(), path: String::new() }
+    }
+
+    /// The member `name` of the object here.
+    pub fn field(&self, name: &str) -> Self {
+        let path = if self.path.is_empty() { name.to_string() } else { format!("{}.{name}", self.path) };
+        ConfigPath { plugin: self.plugin.clone(), path }
+    }
+
+    /// The element `i` of the array here.
+    pub fn index(&self, i: usize) -> Self {
+        ConfigPath { plugin: self.plugin.clone(), path: format!("{}[{i}]", self.path) }
+    }
+
+    /// The path as text (`_rules_[1].limit_keys[0]`).
+    pub fn as_str(&self) -> &str {
+        &self.path
+    }
+
+    /// The plugin's name.
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    /// An error at this path.
+    pub fn error(&self, message: impl fmt::Display) -> ConfigError {
+        ConfigError { plugin: self.plugin.clone(), path: self.path.clone(), message: message.to_string() }
+    }
+
+    /// Appends a path reported by serde (`a.b[0]`) to this one.
+    pub(crate) fn join(&self, suffix: &str) -> Self {
+        if suffix.is_empty() || suffix == "." {
+            return self.clone();
+        }
+        if self.path.is_empty() {
+            return ConfigPath { plugin: self.plugin.clone(), path: suffix.to_string() };
+        }
+        let sep = if suffix.starts_with('[') { "" } else { "." };
+        ConfigPath { plugin: self.plugin.clone(), path: format!("{}{sep}{suffix}", self.path) }
+    }
+}
+
+/// Deserializes `value` into `T`, reporting errors with the full field path.
+pub fn deserialize_at<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    at: &ConfigPath,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        at.join(&inner).error(e.inner())
+    })
+}
+
+/// A secret (a password, a token): deserializes from a string and never prints.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for sending it where it belongs. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        limit: u32,
+    }
+
+    #[test]
+    fn serde_errors_name_the_full_field_path() {
+        let at = ConfigPath::root("p").field("_rules_").index(2);
+        let value = serde_json::json!({"items": [{"limit": 1}, {"limit": "x"}]});
+        let err = deserialize_at::<Sample>(value, &at).unwrap_err();
+        assert_eq!(err.path, "_rules_[2].items[1].limit");
+        assert!(err.to_string().starts_with("p: invalid config at _rules_[2].items[1].limit: "));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err =
+            deserialize_at::<Sample>(serde_json::json!({"items": [], "itmes": 1}), &ConfigPath::root("p")).unwrap_err();
+        assert!(err.message.contains("itmes"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s: Secret = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,239 @@
+//! The Redis client: one host call per command, awaited like any future.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::codec::{self, Reply};
+use super::{RedisConfig, RedisError};
+use crate::abi::host;
+use crate::config::{ConfigError, ConfigPath};
+use crate::runtime::{CallOutcome, PendingCall};
+
+thread_local! {
+    /// Redis configurations already given to the host on this worker, by cluster name.
+    /// `proxy_redis_init` with a new configuration tears connections down, so it runs once
+    /// per distinct configuration, never per request.
+    static INITIALIZED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+/// Options of [`RedisClient::set`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetOptions {
+    /// `EX seconds`.
+    pub ex: Option<u64>,
+    /// `PX milliseconds`.
+    pub px: Option<u64>,
+    /// `NX`: only set if the key does not exist.
+    pub nx: bool,
+    /// `XX`: only set if the key exists.
+    pub xx: bool,
+}
+
+/// A Redis client bound to one Envoy cluster. Build it once at configure time
+/// ([`RedisClient::new`]); cloning is cheap and every clone shares the worker's connection.
+#[derive(Debug, Clone)]
+pub struct RedisClient {
+    cluster: Rc<str>,
+}
+
+impl RedisClient {
+    /// Registers the `redis` block with the host (`proxy_redis_init`) and returns a client.
+    /// `at` is the path of the block, used in errors (an unknown cluster names the cluster tried).
+    pub fn new(config: &RedisConfig, at: &ConfigPath) -> Result<Self, ConfigError> {
+        config.validate(at)?;
+        let cluster = config.cluster_name();
+        let target = config.init_target();
+        let username = config.username.clone().unwrap_or_default();
+        let password = config.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default();
+        let fingerprint = format!("{target}\u{0}{username}\u{0}{password}\u{0}{}", config.timeout);
+        let previous = INITIALIZED.with(|m| m.borrow().get(&cluster).cloned());
+        if previous.as_deref() != Some(fingerprint.as_str()) {
+            if previous.is_some() {
+                crate::warn!(
+                    "redis cluster `{cluster}` is configured twice with different settings; the last one wins"
+                );
+            }
+            host::redis_init(&target, &username, &password, config.timeout).map_err(|code| {
+                let err = RedisError::Dispatch { cluster: cluster.clone(), code };
+                at.field("service_name").error(err)
+            })?;
+            INITIALIZED.with(|m| m.borrow_mut().insert(cluster.clone(), fingerprint));
+        }
+        Ok(RedisClient { cluster: cluster.into() })
+    }
+
+    /// The Envoy cluster name calls go to.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// Sends any command and returns its reply. An error reply becomes [`RedisError::Reply`].
+    pub async fn command<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Reply, RedisError> {
+        let query = codec::encode_command(args);
+        let token = host::redis_call(&self.cluster, &query)
+            .map_err(|code| RedisError::Dispatch { cluster: self.cluster.to_string(), code })?;
+        match PendingCall::new(token).await {
+            CallOutcome::Redis { status: 0, body: Some(body) } => match codec::decode_reply(&body) {
+                Ok(Reply::Error(e)) => Err(RedisError::Reply(e)),
+                Ok(reply) => Ok(reply),
+                Err(e) => Err(RedisError::Protocol(e.to_string())),
+            },
+            CallOutcome::Redis { .. } => Err(RedisError::Transport { cluster: self.cluster.to_string() }),
+            CallOutcome::Http { .. } => Err(RedisError::Protocol("an HTTP response arrived for a Redis call".into())),
+        }
+    }
+
+    /// `GET key`.
+    pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, RedisError> {
+        let reply = self.command(&[b"GET".as_slice(), key.as_ref()]).await?;
+        optional_bulk("GET", reply)
+    }
+
+    /// `SET key value [EX s] [PX ms] [NX|XX]`. Returns whether the value was set.
+    pub async fn set(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        options: SetOptions,
+    ) -> Result<bool, RedisError> {
+        let mut args: Vec<Vec<u8>> = vec![b"SET".to_vec(), key.as_ref().to_vec(), value.as_ref().to_vec()];
+        if let Some(s) = options.ex {
+            args.extend([b"EX".to_vec(), s.to_string().into_bytes()]);
+        }
+        if let Some(ms) = options.px {
+            args.extend([b"PX".to_vec(), ms.to_string().into_bytes()]);
+        }
+        if options.nx {
+            args.push(b"NX".to_vec());
+        }
+        if options.xx {
+            args.push(b"XX".to_vec());
+        }
+        match self.command(&args).await? {
+            Reply::Status(_) => Ok(true),
+            Reply::Nil => Ok(false),
+            other => Err(unexpected("SET", &other)),
+        }
+    }
+
+    /// `INCR key`.
+    pub async fn incr(&self, key: impl AsRef<[u8]>) -> Result<i64, RedisError> {
+        integer("INCR", self.command(&[b"INCR".as_slice(), key.as_ref()]).await?)
+    }
+
+    /// `INCRBY key delta`.
+    pub async fn incrby(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64, RedisError> {
+        let d = delta.to_string();
+        integer("INCRBY", self.command(&[b"INCRBY".as_slice(), key.as_ref(), d.as_bytes()]).await?)
+    }
+
+    /// `DECRBY key delta`.
+    pub async fn decrby(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64, RedisError> {
+        let d = delta.to_string();
+        integer("DECRBY", self.command(&[b"DECRBY".as_slice(), key.as_ref(), d.as_bytes()]).await?)
+    }
+
+    /// `EXPIRE key seconds`. Returns whether the key exists.
+    pub async fn expire(&self, key: impl AsRef<[u8]>, seconds: i64) -> Result<bool, RedisError> {
+        let s = seconds.to_string();
+        integer("EXPIRE", self.command(&[b"EXPIRE".as_slice(), key.as_ref(), s.as_bytes()]).await?).map(|n| n == 1)
+    }
+
+    /// `PEXPIRE key milliseconds`. Returns whether the key exists.
+    pub async fn pexpire(&self, key: impl AsRef<[u8]>, millis: i64) -> Result<bool, RedisError> {
+        let ms = millis.to_string();
+        integer("PEXPIRE", self.command(&[b"PEXPIRE".as_slice(), key.as_ref(), ms.as_bytes()]).await?).map(|n| n == 1)
+    }
+
+    /// `TTL key`: seconds left, -1 without expiry, -2 when the key does not exist.
+    pub async fn ttl(&self, key: impl AsRef<[u8]>) -> Result<i64, RedisError> {
+        integer("TTL", self.command(&[b"TTL".as_slice(), key.as_ref()]).await?)
+    }
+
+    /// `DEL key...`. Returns how many keys existed.
+    pub async fn del<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<i64, RedisError> {
+        let mut args: Vec<&[u8]> = vec![b"DEL"];
+        args.extend(keys.iter().map(AsRef::as_ref));
+        integer("DEL", self.command(&args).await?)
+    }
+
+    /// `MGET key...`.
+    pub async fn mget<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
+        let mut args: Vec<&[u8]> = vec![b"MGET"];
+        args.extend(keys.iter().map(AsRef::as_ref));
+        match self.command(&args).await? {
+            Reply::Array(items) => items.into_iter().map(|r| optional_bulk("MGET", r)).collect(),
+            other => Err(unexpected("MGET", &other)),
+        }
+    }
+
+    /// `HGET key field`.
+    pub async fn hget(&self, key: impl AsRef<[u8]>, field: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, RedisError> {
+        let reply = self.command(&[b"HGET".as_slice(), key.as_ref(), field.as_ref()]).await?;
+        optional_bulk("HGET", reply)
+    }
+
+    /// `HSET key field value [field value ...]`. Returns how many fields were added.
+    pub async fn hset<F: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        key: impl AsRef<[u8]>,
+        fields: &[(F, V)],
+    ) -> Result<i64, RedisError> {
+        let mut args: Vec<&[u8]> = vec![b"HSET", key.as_ref()];
+        for (f, v) in fields {
+            args.push(f.as_ref());
+            args.push(v.as_ref());
+        }
+        integer("HSET", self.command(&args).await?)
+    }
+
+    /// `HINCRBY key field delta`.
+    pub async fn hincrby(&self, key: impl AsRef<[u8]>, field: impl AsRef<[u8]>, delta: i64) -> Result<i64, RedisError> {
+        let d = delta.to_string();
+        integer("HINCRBY", self.command(&[b"HINCRBY".as_slice(), key.as_ref(), field.as_ref(), d.as_bytes()]).await?)
+    }
+
+    /// `HGETALL key` as field/value pairs.
+    pub async fn hgetall(&self, key: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RedisError> {
+        match self.command(&[b"HGETALL".as_slice(), key.as_ref()]).await? {
+            Reply::Array(items) => {
+                let mut out = Vec::with_capacity(items.len() / 2);
+                let mut it = items.into_iter();
+                while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                    match (f, v) {
+                        (Reply::Bulk(f), Reply::Bulk(v)) => out.push((f, v)),
+                        (other, _) => return Err(unexpected("HGETALL", &other)),
+                    }
+                }
+                Ok(out)
+            }
+            other => Err(unexpected("HGETALL", &other)),
+        }
+    }
+}
+
+pub(crate) fn unexpected(command: &str, reply: &Reply) -> RedisError {
+    RedisError::UnexpectedReply { command: command.to_string(), got: reply.kind() }
+}
+
+fn integer(command: &str, reply: Reply) -> Result<i64, RedisError> {
+    match reply {
+        Reply::Int(i) => Ok(i),
+        other => Err(unexpected(command, &other)),
+    }
+}
+
+fn optional_bulk(command: &str, reply: Reply) -> Result<Option<Vec<u8>>, RedisError> {
+    match reply {
+        Reply::Bulk(b) => Ok(Some(b)),
+        Reply::Nil => Ok(None),
+        other => Err(unexpected(command, &other)),
+    }
+}
+
+/// Forgets which configurations were given to the host (the native test host starts clean).
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub(crate) fn reset_initialized() {
+    INITIALIZED.with(|m| m.borrow_mut().clear());
+}
