@@ -1,0 +1,1 @@
+//! cluster-rate-limit (work in progress).

@@ -1,0 +1,1 @@
+//! cookie-cache (work in progress).

@@ -1,0 +1,1 @@
+//! token-limit (work in progress).
