@@ -16,6 +16,7 @@
 
 // Natively without `testing`, the driver exists only so plugin crates compile and unit-test.
 #![cfg_attr(not(any(target_arch = "wasm32", feature = "testing")), allow(dead_code))]
+#![warn(missing_docs)]
 
 #[doc(hidden)]
 pub mod abi;
