@@ -33,3 +33,13 @@ demo: bootstrap
 
 clean:
 	$(CARGO) clean
+
+## images: build every plugin (wasm-opt'd) and package it as an OCI image in target/plugins/NAME/{oci,oci.tar}
+## image: the same for one plugin, for CI matrices: make image PLUGIN=cluster-rate-limit
+.PHONY: images image
+images: bootstrap
+	$(CARGO) xtask package
+
+image: bootstrap
+	@test -n "$(PLUGIN)" || { echo "usage: make image PLUGIN=NAME" >&2; exit 2; }
+	$(CARGO) xtask package --plugin $(PLUGIN)
