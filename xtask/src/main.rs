@@ -5,9 +5,11 @@
 
 mod archive;
 mod credentials;
+mod examples;
 mod flags;
 mod oci;
 mod registry;
+mod schema;
 mod spec;
 #[cfg(test)]
 mod tidy;

@@ -53,6 +53,7 @@ pub fn run(mut flags: Flags) -> Result<()> {
 /// The `WasmPlugin` document for `plugin` pulled from `url`.
 pub fn wasm_plugin(ws: &Workspace, plugin: &Plugin, url: &str, namespace: &str) -> Result<String> {
     let spec = spec::load(plugin)?;
+    crate::examples::ensure_consistent(plugin)?;
     let config_path = plugin.dir.join(DEFAULT_CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path).with_context(|| {
         format!(

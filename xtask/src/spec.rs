@@ -15,6 +15,8 @@ pub struct Spec {
     pub description: String,
     pub phase: String,
     pub priority: i64,
+    /// `spec.configSchema` as JSON.
+    pub config_schema: serde_json::Value,
 }
 
 /// Reads and checks `plugin`'s `spec.yaml`: `apiVersion`, `info` (category, `name: <plugin>/<version>`,
@@ -59,5 +61,7 @@ pub fn load(plugin: &Plugin) -> Result<Spec> {
     if !spec["configSchema"].is_mapping() {
         bail!("{}: spec.configSchema must be a JSON-schema mapping", path.display());
     }
-    Ok(Spec { bytes, description, phase, priority })
+    let config_schema = serde_json::to_value(&spec["configSchema"])
+        .with_context(|| format!("{}: spec.configSchema is not JSON-compatible", path.display()))?;
+    Ok(Spec { bytes, description, phase, priority, config_schema })
 }

@@ -168,6 +168,20 @@ fn plugins_and_examples_do_not_depend_on_proxy_wasm() {
 }
 
 #[test]
+fn spec_schemas_accept_readme_examples_and_reject_invalid_configs() {
+    let root = root();
+    let mut problems = Vec::new();
+    for parent in crate::workspace::PLUGIN_PARENTS {
+        for dir in std::fs::read_dir(root.join(parent)).into_iter().flatten().flatten().map(|e| e.path()) {
+            let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let plugin = crate::workspace::Plugin { name, dir, repository: None };
+            problems.extend(crate::examples::check(&plugin));
+        }
+    }
+    assert!(problems.is_empty(), "config examples disagree with spec.yaml:\n{}", problems.join("\n"));
+}
+
+#[test]
 fn unsafe_detection_sees_code_but_not_comments_or_strings() {
     assert!(has_unsafe("fn f() { unsafe { g() } }"));
     assert!(has_unsafe("#[unsafe(no_mangle)]\npub extern \"C\" fn f() {}"));
