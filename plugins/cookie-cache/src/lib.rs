@@ -1,1 +1,89 @@
-//! cookie-cache (work in progress).
+//! cookie-cache: a per-user response cache in Redis that serves stale copies when the upstream
+//! fails, lets only one request per key go upstream on a miss (across all gateways), and keeps
+//! session/auth decisions in Redis so the auth service is asked once per session.
+//!
+//! Modules: [`key`] (cache keys, hashed cookies), [`policy`] (what may be stored),
+//! [`entry`] (the stored form), [`cache_status`] (RFC 9211 header), [`session`] (auth decisions),
+//! [`config`] (configuration and validation), [`storage`] (Redis scripts), `gate` (the session
+//! step) and `filter` (the hooks).
+
+pub mod cache_status;
+pub mod config;
+pub mod entry;
+mod filter;
+mod gate;
+pub mod key;
+pub mod policy;
+pub mod session;
+pub mod storage;
+
+use gateway_sdk::breaker::CircuitBreaker;
+use gateway_sdk::metrics::Counter;
+use gateway_sdk::prelude::*;
+
+use crate::config::{CacheSettings, Config, SessionSettings};
+use crate::filter::CacheFilter;
+use crate::storage::Storage;
+
+/// Counters the plugin reports (Envoy stats).
+#[derive(Debug)]
+pub struct Metrics {
+    pub hits: Counter,
+    pub misses: Counter,
+    pub stale: Counter,
+    pub stored: Counter,
+    pub bypass: Counter,
+    pub collapsed: Counter,
+    pub auth_calls: Counter,
+    pub session_hits: Counter,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let c = |name: &str| Counter::new(&format!("cookie_cache.{name}"));
+        Metrics {
+            hits: c("hit"),
+            misses: c("miss"),
+            stale: c("stale"),
+            stored: c("stored"),
+            bypass: c("bypass"),
+            collapsed: c("collapsed"),
+            auth_calls: c("auth_call"),
+            session_hits: c("session_hit"),
+        }
+    }
+}
+
+/// One compiled configuration (per worker, per rule).
+#[derive(Debug)]
+pub struct CookieCache {
+    prefix: String,
+    cache: Option<CacheSettings>,
+    session: Option<SessionSettings>,
+    storage: Storage,
+    metrics: Metrics,
+}
+
+impl Plugin for CookieCache {
+    const NAME: &'static str = "cookie-cache";
+    type Config = Config;
+    type Filter = CacheFilter;
+
+    fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
+        let settings = config.validate(at)?;
+        let redis = RedisClient::new(&config.redis, &at.field("redis"))?;
+        Ok(CookieCache {
+            prefix: settings.prefix,
+            cache: settings.cache,
+            session: settings.session,
+            storage: Storage::new(redis, CircuitBreaker::new(config.circuit_breaker)),
+            metrics: Metrics::new(),
+        })
+    }
+
+    fn new_filter(plugin: &Shared<Self>) -> CacheFilter {
+        CacheFilter::new(plugin.clone())
+    }
+}
+
+export_plugin!(CookieCache);

@@ -1,0 +1,480 @@
+//! The plugin configuration: serde shapes with defaults, and validation that turns them into
+//! [`Settings`], naming the field path in every error (`cache.key.cookies[0]: ...`).
+
+use std::time::Duration;
+
+use gateway_sdk::breaker::BreakerConfig;
+use gateway_sdk::prelude::*;
+use serde::Deserialize;
+
+use crate::key::KeySpec;
+use crate::policy::StorePolicy;
+
+/// The whole configuration (global object or one `_rules_` entry merged over it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Redis service (Higress `redis` block).
+    pub redis: RedisConfig,
+    /// When to stop calling Redis after transport failures.
+    #[serde(default)]
+    pub circuit_breaker: BreakerConfig,
+    /// Prefix of every Redis key.
+    #[serde(default = "default_prefix")]
+    pub key_prefix: String,
+    /// The response cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Cached session/auth decisions (off when absent).
+    #[serde(default)]
+    pub session: Option<SessionConfig>,
+}
+
+/// `cache`: the response cache.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    pub name: String,
+    pub methods: Vec<String>,
+    pub key: KeyConfig,
+    pub statuses: Vec<u16>,
+    pub max_body_bytes: u64,
+    pub ttl_seconds: u64,
+    pub stale_ttl_seconds: u64,
+    pub stale_on_status: Vec<u16>,
+    pub store_set_cookie: bool,
+    pub stampede: StampedeConfig,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            name: "cookie-cache".into(),
+            methods: vec!["GET".into(), "HEAD".into()],
+            key: KeyConfig::default(),
+            statuses: vec![200],
+            max_body_bytes: 1024 * 1024,
+            ttl_seconds: 60,
+            stale_ttl_seconds: 3600,
+            stale_on_status: vec![500, 502, 503, 504],
+            store_set_cookie: false,
+            stampede: StampedeConfig::default(),
+        }
+    }
+}
+
+/// `cache.key`: what partitions the cache besides method, host and path.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyConfig {
+    pub cookies: Vec<String>,
+    pub query_params: Vec<String>,
+    pub headers: Vec<String>,
+}
+
+/// `cache.stampede`: one upstream fetch per key across all gateways.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StampedeConfig {
+    pub enabled: bool,
+    pub lock_ms: u64,
+    pub wait_ms: u64,
+    pub max_polls: u32,
+}
+
+impl Default for StampedeConfig {
+    fn default() -> Self {
+        StampedeConfig { enabled: true, lock_ms: 10_000, wait_ms: 1_000, max_polls: 2_000 }
+    }
+}
+
+/// `session`: a session cookie mapped to a cached auth decision.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    pub cookie: String,
+    #[serde(default = "yes")]
+    pub required: bool,
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub identity_headers: Vec<String>,
+    #[serde(default = "default_allow_ttl")]
+    pub allow_ttl_seconds: u64,
+    #[serde(default = "default_deny_ttl")]
+    pub deny_ttl_seconds: u64,
+    #[serde(default)]
+    pub stale_ttl_seconds: u64,
+    #[serde(default)]
+    pub deny: DenyConfig,
+    #[serde(default = "default_failure_status")]
+    pub failure_status: u16,
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+}
+
+/// `session.auth`: the auth service asked on a session miss.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub service_name: String,
+    #[serde(default)]
+    pub service_port: Option<u16>,
+    #[serde(default)]
+    pub authority: Option<String>,
+    #[serde(default = "default_auth_method")]
+    pub method: String,
+    #[serde(default = "default_auth_path")]
+    pub path: String,
+    #[serde(default = "default_auth_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_forward_headers")]
+    pub forward_headers: Vec<String>,
+}
+
+/// `session.deny`: the answer to a denied session.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyConfig {
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub redirect: Option<String>,
+    #[serde(default)]
+    pub body: String,
+}
+
+/// What sessions do while Redis is unavailable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// Ask the auth service directly, without caching (default).
+    #[default]
+    AuthService,
+    /// Answer `failure_status`.
+    Deny,
+    /// Let requests through without identity headers.
+    Allow,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_prefix() -> String {
+    "cookie-cache".into()
+}
+fn default_allow_ttl() -> u64 {
+    300
+}
+fn default_deny_ttl() -> u64 {
+    30
+}
+fn default_failure_status() -> u16 {
+    503
+}
+fn default_auth_method() -> String {
+    "GET".into()
+}
+fn default_auth_path() -> String {
+    "/".into()
+}
+fn default_auth_timeout() -> u64 {
+    1000
+}
+fn default_forward_headers() -> Vec<String> {
+    vec!["cookie".into()]
+}
+
+/// The validated response-cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub name: String,
+    pub methods: Vec<String>,
+    pub key: KeySpec,
+    pub policy: StorePolicy,
+    pub stale_ms: u64,
+    pub stale_on_status: Vec<u16>,
+    pub stampede: Option<Stampede>,
+}
+
+/// The validated stampede-protection settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Stampede {
+    pub lock_ms: u64,
+    pub wait_ms: u64,
+    pub max_polls: u32,
+}
+
+/// The validated session settings.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub cookie: String,
+    pub required: bool,
+    pub cluster: String,
+    pub authority: String,
+    pub method: String,
+    pub path: String,
+    pub timeout: Duration,
+    pub forward_headers: Vec<String>,
+    pub identity_headers: Vec<String>,
+    pub allow_ms: u64,
+    pub deny_ms: u64,
+    pub stale_ms: u64,
+    pub deny_status: u16,
+    pub deny_location: Option<String>,
+    pub deny_body: String,
+    pub failure_status: u16,
+    pub failure_mode: FailureMode,
+}
+
+/// Everything validated except the Redis client (built by the plugin).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub prefix: String,
+    pub cache: Option<CacheSettings>,
+    pub session: Option<SessionSettings>,
+}
+
+const MAX_BODY_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Headers a session may never name as identity headers (the client or the host owns them).
+const RESERVED_IDENTITY: &[&str] = &[
+    "cookie",
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+    "trailer",
+];
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn header_name(value: &str, at: &ConfigPath) -> Result<String, ConfigError> {
+    if !is_token(value) {
+        return Err(at.error(format!("`{value}` is not a valid header name")));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
+impl Config {
+    /// Validates everything but the `redis` block (checked by the Redis client).
+    pub fn validate(&self, at: &ConfigPath) -> Result<Settings, ConfigError> {
+        self.circuit_breaker.validate(&at.field("circuit_breaker"))?;
+        let prefix = self.key_prefix.trim();
+        if prefix.is_empty() || prefix.contains(['{', '}']) || prefix.contains(char::is_whitespace) {
+            return Err(at.field("key_prefix").error("must be non-empty, without braces or spaces"));
+        }
+        let cache = if self.cache.enabled { Some(self.cache.validate(&at.field("cache"))?) } else { None };
+        let session = match &self.session {
+            Some(s) => Some(s.validate(&at.field("session"))?),
+            None => None,
+        };
+        if cache.is_none() && session.is_none() {
+            return Err(at.error("nothing to do: enable `cache` or configure `session`"));
+        }
+        Ok(Settings { prefix: prefix.to_string(), cache, session })
+    }
+}
+
+impl CacheConfig {
+    fn validate(&self, at: &ConfigPath) -> Result<CacheSettings, ConfigError> {
+        if !is_token(&self.name) {
+            return Err(at.field("name").error("must be a token (letters, digits, `-`, `_`, `.`)"));
+        }
+        if self.methods.is_empty() {
+            return Err(at.field("methods").error("must list at least one method (GET or HEAD)"));
+        }
+        let mut methods = Vec::new();
+        for (i, m) in self.methods.iter().enumerate() {
+            let upper = m.trim().to_ascii_uppercase();
+            if upper != "GET" && upper != "HEAD" {
+                return Err(at
+                    .field("methods")
+                    .index(i)
+                    .error(format!("`{m}` cannot be cached: only GET and HEAD are safe to answer from a cache")));
+            }
+            methods.push(upper);
+        }
+        let key = self.key.validate(&at.field("key"))?;
+        if self.statuses.is_empty() {
+            return Err(at.field("statuses").error("must list at least one status"));
+        }
+        for (i, s) in self.statuses.iter().enumerate() {
+            if !(200..=599).contains(s) {
+                return Err(at.field("statuses").index(i).error(format!("{s} is not a cacheable status (200-599)")));
+            }
+        }
+        for (i, s) in self.stale_on_status.iter().enumerate() {
+            if !(400..=599).contains(s) {
+                return Err(at
+                    .field("stale_on_status")
+                    .index(i)
+                    .error(format!("{s} is not an error status (400-599)")));
+            }
+            if self.statuses.contains(s) {
+                return Err(at
+                    .field("stale_on_status")
+                    .index(i)
+                    .error(format!("{s} is also listed in cache.statuses")));
+            }
+        }
+        if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_LIMIT {
+            return Err(at.field("max_body_bytes").error(format!("must be between 1 and {MAX_BODY_LIMIT}")));
+        }
+        if self.ttl_seconds == 0 {
+            return Err(at.field("ttl_seconds").error("must be at least 1"));
+        }
+        let stampede = if self.stampede.enabled {
+            let s = &self.stampede;
+            let here = at.field("stampede");
+            if s.lock_ms == 0 {
+                return Err(here.field("lock_ms").error("must be at least 1 (milliseconds)"));
+            }
+            if s.wait_ms > s.lock_ms {
+                return Err(here.field("wait_ms").error("must not exceed lock_ms"));
+            }
+            Some(Stampede { lock_ms: s.lock_ms, wait_ms: s.wait_ms, max_polls: s.max_polls })
+        } else {
+            None
+        };
+        let policy = StorePolicy {
+            statuses: self.statuses.clone(),
+            max_body_bytes: usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
+            store_set_cookie: self.store_set_cookie,
+            fresh_ms: self.ttl_seconds.saturating_mul(1000),
+            key_headers: key.headers.clone(),
+        };
+        Ok(CacheSettings {
+            name: self.name.clone(),
+            methods,
+            key,
+            policy,
+            stale_ms: self.stale_ttl_seconds.saturating_mul(1000),
+            stale_on_status: self.stale_on_status.clone(),
+            stampede,
+        })
+    }
+}
+
+impl KeyConfig {
+    fn validate(&self, at: &ConfigPath) -> Result<KeySpec, ConfigError> {
+        let mut cookies = Vec::new();
+        for (i, c) in self.cookies.iter().enumerate() {
+            if !is_token(c) {
+                return Err(at.field("cookies").index(i).error(format!("`{c}` is not a valid cookie name")));
+            }
+            cookies.push(c.clone());
+        }
+        let mut query_params = Vec::new();
+        for (i, q) in self.query_params.iter().enumerate() {
+            if q.is_empty() || q.contains(['&', '=', '#']) {
+                return Err(at.field("query_params").index(i).error(format!("`{q}` is not a query parameter name")));
+            }
+            query_params.push(q.clone());
+        }
+        let mut headers = Vec::new();
+        for (i, h) in self.headers.iter().enumerate() {
+            let here = at.field("headers").index(i);
+            let name = header_name(h, &here)?;
+            if name == "cookie" {
+                return Err(here.error("list cookie names in cache.key.cookies (their values are hashed)"));
+            }
+            headers.push(name);
+        }
+        Ok(KeySpec { cookies, query_params, headers })
+    }
+}
+
+impl SessionConfig {
+    fn validate(&self, at: &ConfigPath) -> Result<SessionSettings, ConfigError> {
+        if !is_token(&self.cookie) {
+            return Err(at.field("cookie").error(format!("`{}` is not a valid cookie name", self.cookie)));
+        }
+        let auth_at = at.field("auth");
+        let service = self.auth.service_name.trim();
+        if service.is_empty() || service.contains(['|', '?', '/']) || service.contains(char::is_whitespace) {
+            return Err(auth_at.field("service_name").error("must be a service FQDN such as `auth.static`"));
+        }
+        if self.auth.service_port == Some(0) {
+            return Err(auth_at.field("service_port").error("must be between 1 and 65535"));
+        }
+        let method = self.auth.method.trim().to_ascii_uppercase();
+        if !is_token(&method) {
+            return Err(auth_at.field("method").error("must be an HTTP method"));
+        }
+        if !self.auth.path.starts_with('/') {
+            return Err(auth_at.field("path").error("must start with `/`"));
+        }
+        if self.auth.timeout_ms == 0 {
+            return Err(auth_at.field("timeout_ms").error("must be at least 1 (milliseconds)"));
+        }
+        let mut forward_headers = Vec::new();
+        for (i, h) in self.auth.forward_headers.iter().enumerate() {
+            forward_headers.push(header_name(h, &auth_at.field("forward_headers").index(i))?);
+        }
+        let mut identity_headers = Vec::new();
+        for (i, h) in self.identity_headers.iter().enumerate() {
+            let here = at.field("identity_headers").index(i);
+            let name = header_name(h, &here)?;
+            if RESERVED_IDENTITY.contains(&name.as_str()) {
+                return Err(here.error(format!("`{name}` cannot be an identity header")));
+            }
+            identity_headers.push(name);
+        }
+        if self.allow_ttl_seconds == 0 {
+            return Err(at.field("allow_ttl_seconds").error("must be at least 1"));
+        }
+        if self.deny_ttl_seconds == 0 {
+            return Err(at.field("deny_ttl_seconds").error("must be at least 1"));
+        }
+        let deny_at = at.field("deny");
+        let deny_location = match &self.deny.redirect {
+            Some(r) if r.trim().is_empty() || r.contains(['\r', '\n']) => {
+                return Err(deny_at.field("redirect").error("must be a URL or an absolute path"));
+            }
+            Some(r) => Some(r.trim().to_string()),
+            None => None,
+        };
+        let deny_status = match (self.deny.status, &deny_location) {
+            (Some(s), Some(_)) if !(300..=399).contains(&s) => {
+                return Err(deny_at.field("status").error("must be a 3xx status when `redirect` is set"));
+            }
+            (Some(s), None) if !(400..=599).contains(&s) => {
+                return Err(deny_at.field("status").error("must be a 4xx or 5xx status"));
+            }
+            (Some(s), _) => s,
+            (None, Some(_)) => 302,
+            (None, None) => 403,
+        };
+        if !(400..=599).contains(&self.failure_status) {
+            return Err(at.field("failure_status").error("must be a 4xx or 5xx status"));
+        }
+        let port = self.auth.service_port.unwrap_or(80);
+        Ok(SessionSettings {
+            cookie: self.cookie.clone(),
+            required: self.required,
+            cluster: format!("outbound|{port}||{service}"),
+            authority: self.auth.authority.clone().unwrap_or_else(|| service.to_string()),
+            method,
+            path: self.auth.path.clone(),
+            timeout: Duration::from_millis(self.auth.timeout_ms),
+            forward_headers,
+            identity_headers,
+            allow_ms: self.allow_ttl_seconds.saturating_mul(1000),
+            deny_ms: self.deny_ttl_seconds.saturating_mul(1000),
+            stale_ms: self.stale_ttl_seconds.saturating_mul(1000),
+            deny_status,
+            deny_location,
+            deny_body: self.deny.body.clone(),
+            failure_status: self.failure_status,
+            failure_mode: self.failure_mode,
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! The request hooks: the session step, then the cache lookup (fresh hit answered from Redis,
+//! stale copy kept for disaster recovery, stampede lock or bounded wait on a miss); on the
+//! response, stale serving on upstream failure and storing cacheable responses.
+
+use gateway_sdk::prelude::*;
+use gateway_sdk::time::now_millis;
+use gateway_sdk::{debug, warn};
+
+use crate::CookieCache;
+use crate::cache_status::{CacheStatus, Forward};
+use crate::config::CacheSettings;
+use crate::entry::Entry;
+use crate::key::KeyInput;
+use crate::policy::replayable_headers;
+use crate::storage::{CacheKeys, lock_token};
+
+/// A response being collected for storage.
+#[derive(Debug)]
+struct Pending {
+    status: u16,
+    headers: Vec<(String, String)>,
+    fresh_ms: u64,
+    body: Vec<u8>,
+}
+
+/// Per-request state.
+pub struct CacheFilter {
+    plugin: Shared<CookieCache>,
+    /// The `Cache-Status` to put on the upstream's response (None: the cache did not run).
+    status: Option<CacheStatus>,
+    keys: Option<CacheKeys>,
+    /// Our lock token while we hold the stampede lock.
+    lock: Option<String>,
+    /// A stale copy within the stale window, served if the upstream fails.
+    stale: Option<Entry>,
+    pending: Option<Pending>,
+}
+
+impl CacheFilter {
+    pub(crate) fn new(plugin: Shared<CookieCache>) -> Self {
+        CacheFilter { plugin, status: None, keys: None, lock: None, stale: None, pending: None }
+    }
+
+    fn cache(&self) -> Option<&CacheSettings> {
+        self.plugin.cache.as_ref()
+    }
+
+    /// The cache step of the request. Returns a response to answer with, if any.
+    async fn lookup(&mut self, ctx: &mut HttpContext) -> Option<Response> {
+        let plugin = self.plugin.clone();
+        let c = plugin.cache.as_ref()?;
+        let method = ctx.method().to_ascii_uppercase();
+        if !c.methods.contains(&method) {
+            self.status = Some(CacheStatus::forwarded(&c.name, Forward::Method));
+            return None;
+        }
+        let headers = ctx.request_headers();
+        if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            && !c.key.headers.iter().any(|h| h == "authorization")
+        {
+            // Credentials outside the key could let one client read another's response.
+            self.status = Some(bypass(c, "authorization"));
+            return None;
+        }
+        if !plugin.storage.admit() {
+            plugin.metrics.bypass.inc();
+            self.status = Some(bypass(c, "redis-unavailable"));
+            return None;
+        }
+        let host = ctx.host();
+        let path = ctx.path();
+        let digest = c.key.digest(&KeyInput { method: &method, host: &host, path: &path, headers: &headers });
+        let keys = CacheKeys::new(&plugin.prefix, &digest);
+        let token = lock_token();
+        let lock_ms = c.stampede.map_or(0, |s| s.lock_ms);
+        let started = now_millis();
+        let mut polls: u32 = 0;
+        loop {
+            let now = now_millis();
+            let found = match plugin.storage.lookup(&keys, now, &token, lock_ms).await {
+                Ok(found) => found,
+                Err(e) => {
+                    warn!("cookie-cache: lookup failed, going upstream without the cache: {e}");
+                    plugin.metrics.bypass.inc();
+                    self.status = Some(bypass(c, "redis-error"));
+                    return None;
+                }
+            };
+            let now = now_millis();
+            let entry = found.entry.as_deref().and_then(|bytes| match Entry::decode(bytes) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    debug!("cookie-cache: ignoring an undecodable entry: {e:?}");
+                    None
+                }
+            });
+            let entry = entry.filter(|e| e.is_within_stale_window(now, c.stale_ms));
+            if let Some(e) = entry.as_ref().filter(|e| e.is_fresh(now)) {
+                plugin.metrics.hits.inc();
+                let status = CacheStatus { collapsed: polls > 0, ..CacheStatus::hit(&c.name, e.ttl_seconds(now)) };
+                if polls > 0 {
+                    plugin.metrics.collapsed.inc();
+                }
+                return Some(answer(e, now, &status));
+            }
+            if found.locked || lock_ms == 0 {
+                // We fetch for everyone (or there is no stampede protection).
+                if found.locked {
+                    self.lock = Some(token);
+                }
+                plugin.metrics.misses.inc();
+                let fwd = if entry.is_some() { Forward::Stale } else { Forward::Miss };
+                self.status = Some(CacheStatus::forwarded(&c.name, fwd));
+                self.stale = entry;
+                self.keys = Some(keys);
+                return None;
+            }
+            // Another request (on any gateway) is fetching this key.
+            if let Some(e) = entry {
+                plugin.metrics.stale.inc();
+                let status = CacheStatus {
+                    detail: Some("stale-while-revalidate"),
+                    ..CacheStatus::hit(&c.name, e.ttl_seconds(now))
+                };
+                return Some(answer(&e, now, &status));
+            }
+            polls += 1;
+            let waited = now.saturating_sub(started);
+            let budget = c.stampede.map_or((0, 0), |s| (s.wait_ms, s.max_polls));
+            if waited >= budget.0 || polls > budget.1 {
+                plugin.metrics.misses.inc();
+                self.status = Some(CacheStatus {
+                    detail: Some("lock-wait-exceeded"),
+                    ..CacheStatus::forwarded(&c.name, Forward::Miss)
+                });
+                self.keys = Some(keys);
+                return None;
+            }
+        }
+    }
+
+    /// Stores the collected response in the background and gives up the lock with it.
+    fn store(&mut self) {
+        let (Some(pending), Some(keys)) = (self.pending.take(), self.keys.clone()) else { return };
+        let Some(c) = self.cache() else { return };
+        let entry = Entry {
+            status: pending.status,
+            headers: pending.headers,
+            body: pending.body,
+            stored_at_ms: now_millis(),
+            fresh_ms: pending.fresh_ms,
+        };
+        let expiry = pending.fresh_ms.saturating_add(c.stale_ms);
+        let token = self.lock.take().unwrap_or_default();
+        let plugin = self.plugin.clone();
+        let bytes = entry.encode();
+        gateway_sdk::spawn(async move {
+            match plugin.storage.store(&keys, &bytes, expiry, &token).await {
+                Ok(()) => plugin.metrics.stored.inc(),
+                Err(e) => warn!("cookie-cache: response not stored: {e}"),
+            }
+        });
+    }
+
+    /// Releases the stampede lock in the background, if we hold it.
+    fn release(&mut self) {
+        let (Some(token), Some(keys)) = (self.lock.take(), self.keys.clone()) else { return };
+        let plugin = self.plugin.clone();
+        gateway_sdk::spawn(async move {
+            if let Err(e) = plugin.storage.release(&keys, &token).await {
+                debug!("cookie-cache: lock not released (it expires by itself): {e}");
+            }
+        });
+    }
+}
+
+fn bypass(c: &CacheSettings, detail: &'static str) -> CacheStatus {
+    CacheStatus { detail: Some(detail), ..CacheStatus::forwarded(&c.name, Forward::Bypass) }
+}
+
+/// A response built from a stored entry.
+fn answer(e: &Entry, now_ms: u64, status: &CacheStatus) -> Response {
+    let mut r = Response::new(e.status);
+    for (k, v) in &e.headers {
+        r = r.header(k.as_str(), v.as_str());
+    }
+    r.header("age", e.age_seconds(now_ms).to_string()).header("cache-status", status.to_string()).body(e.body.clone())
+}
+
+impl HttpFilter for CacheFilter {
+    async fn on_request_headers(&mut self, ctx: &mut HttpContext) -> Flow {
+        if let Some(response) = crate::gate::authorize(&self.plugin, ctx).await {
+            return Flow::Respond(response);
+        }
+        match self.lookup(ctx).await {
+            Some(response) => Flow::Respond(response),
+            None => Flow::Continue,
+        }
+    }
+
+    async fn on_response_headers(&mut self, ctx: &mut HttpContext) -> Flow {
+        let plugin = self.plugin.clone();
+        let (Some(c), Some(mut status)) = (plugin.cache.as_ref(), self.status.take()) else { return Flow::Continue };
+        let code = ctx.response_status().unwrap_or(0);
+        status.fwd_status = Some(code);
+        let now = now_millis();
+        if c.stale_on_status.contains(&code)
+            && let Some(e) = self.stale.take().filter(|e| e.is_within_stale_window(now, c.stale_ms))
+        {
+            plugin.metrics.stale.inc();
+            self.release();
+            status.ttl = Some(e.ttl_seconds(now));
+            status.detail = Some("stale-on-error");
+            return Flow::Respond(answer(&e, now, &status));
+        }
+        self.stale = None;
+        if self.keys.is_some() {
+            let headers = ctx.response_headers();
+            match c.policy.check_headers(code, &headers) {
+                Ok(fresh_ms) => {
+                    let keep = replayable_headers(&headers, c.policy.store_set_cookie);
+                    self.pending = Some(Pending { status: code, headers: keep, fresh_ms, body: Vec::new() });
+                    let declared = headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+                    if declared == Some(0) || ctx.method().eq_ignore_ascii_case("HEAD") || code == 204 {
+                        self.store();
+                        status.stored = true;
+                    } else if declared.is_some() {
+                        status.stored = true;
+                    }
+                }
+                Err(reason) => {
+                    status.detail = Some(reason.as_str());
+                    self.release();
+                }
+            }
+        }
+        ctx.set_response_header("cache-status", &status.to_string());
+        Flow::Continue
+    }
+
+    fn response_body_mode(&self) -> BodyMode {
+        if self.pending.is_some() { BodyMode::Streamed } else { BodyMode::Skip }
+    }
+
+    async fn on_response_body(&mut self, _ctx: &mut HttpContext, body: &mut Body) -> Flow {
+        let max = self.cache().map_or(0, |c| c.policy.max_body_bytes);
+        if let Some(p) = self.pending.as_mut() {
+            if p.body.len().saturating_add(body.len()) > max {
+                self.pending = None;
+                self.release();
+            } else {
+                p.body.extend_from_slice(&body.bytes());
+            }
+        }
+        if body.is_end_of_stream() {
+            self.store();
+        }
+        Flow::Continue
+    }
+
+    fn on_stream_done(&mut self, _ctx: &mut HttpContext) {
+        // A response that never completed is not stored; let someone else fetch.
+        self.pending = None;
+        self.release();
+    }
+}

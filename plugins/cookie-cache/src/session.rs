@@ -1,0 +1,110 @@
+//! Session decisions: what the auth service said about one session cookie (allow with identity
+//! headers, or deny), how it is stored in Redis, and how an auth response is interpreted.
+
+use serde::{Deserialize, Serialize};
+
+/// A cached auth decision for one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Whether the session may pass.
+    #[serde(rename = "a")]
+    pub allow: bool,
+    /// Identity headers to add upstream (allow only).
+    #[serde(rename = "h", default)]
+    pub headers: Vec<(String, String)>,
+    /// When the auth service decided, in milliseconds since the Unix epoch.
+    #[serde(rename = "t")]
+    pub decided_at_ms: u64,
+    /// How long the decision is used without asking again, in milliseconds.
+    #[serde(rename = "f")]
+    pub fresh_ms: u64,
+}
+
+/// What one auth-service answer means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthAnswer {
+    /// 2xx: allowed, with these identity headers.
+    Allow(Vec<(String, String)>),
+    /// 401 or 403: denied.
+    Deny,
+    /// Anything else (5xx, 3xx, other 4xx): the service could not decide.
+    Unusable,
+}
+
+impl Decision {
+    /// Encodes the decision for Redis.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes a stored decision; anything malformed is `None` (treated as a miss).
+    pub fn decode(bytes: &[u8]) -> Option<Decision> {
+        serde_json::from_slice(bytes).ok()
+    }
+
+    /// Whether it is still fresh at `now_ms`.
+    pub fn is_fresh(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.decided_at_ms) < self.fresh_ms
+    }
+
+    /// Whether it may be used while the auth service is down, given the stale window.
+    pub fn is_within_stale_window(&self, now_ms: u64, stale_ms: u64) -> bool {
+        now_ms.saturating_sub(self.decided_at_ms) < self.fresh_ms.saturating_add(stale_ms)
+    }
+}
+
+/// Interprets an auth-service response: 2xx allows and its `identity` headers (those present)
+/// are passed upstream; 401/403 deny; everything else is unusable.
+pub fn interpret(status: u16, headers: &[(String, String)], identity: &[String]) -> AuthAnswer {
+    match status {
+        200..=299 => AuthAnswer::Allow(
+            identity
+                .iter()
+                .filter_map(|name| {
+                    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| (name.clone(), v.clone()))
+                })
+                .collect(),
+        ),
+        401 | 403 => AuthAnswer::Deny,
+        _ => AuthAnswer::Unusable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn decisions_round_trip_and_garbage_is_a_miss() {
+        let d = Decision { allow: true, headers: h(&[("x-user", "alice")]), decided_at_ms: 5, fresh_ms: 10 };
+        assert_eq!(Decision::decode(&d.encode()), Some(d));
+        assert_eq!(Decision::decode(b"cc1 garbage"), None);
+        assert_eq!(Decision::decode(b"{\"a\":1}"), None);
+    }
+
+    #[test]
+    fn freshness_and_the_stale_window() {
+        let d = Decision { allow: false, headers: vec![], decided_at_ms: 1_000, fresh_ms: 1_000 };
+        assert!(d.is_fresh(1_999));
+        assert!(!d.is_fresh(2_000));
+        assert!(d.is_within_stale_window(2_500, 1_000));
+        assert!(!d.is_within_stale_window(3_000, 1_000));
+    }
+
+    #[test]
+    fn auth_answers_are_interpreted() {
+        let identity = vec!["x-user".to_string(), "x-roles".to_string()];
+        let allow = interpret(200, &h(&[("X-User", "alice"), ("x-other", "1")]), &identity);
+        assert_eq!(allow, AuthAnswer::Allow(h(&[("x-user", "alice")])));
+        assert_eq!(interpret(204, &[], &identity), AuthAnswer::Allow(vec![]));
+        assert_eq!(interpret(401, &[], &identity), AuthAnswer::Deny);
+        assert_eq!(interpret(403, &[], &identity), AuthAnswer::Deny);
+        assert_eq!(interpret(500, &[], &identity), AuthAnswer::Unusable);
+        assert_eq!(interpret(302, &[], &identity), AuthAnswer::Unusable);
+        assert_eq!(interpret(404, &[], &identity), AuthAnswer::Unusable);
+    }
+}

@@ -1,0 +1,165 @@
+//! The plugin's Redis operations: the lookup script (entry + stampede lock in one round trip),
+//! storing an entry (releasing the lock), releasing a lock, and session decisions. Every call
+//! reports to the circuit breaker, so a dead Redis stops being called.
+
+use std::cell::Cell;
+use std::hash::{BuildHasher, RandomState};
+
+use gateway_sdk::breaker::CircuitBreaker;
+use gateway_sdk::prelude::*;
+use gateway_sdk::time::now;
+
+/// The Redis keys of one cached request: the entry and its stampede lock (one hash slot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKeys {
+    /// The stored response.
+    pub entry: String,
+    /// The stampede lock.
+    pub lock: String,
+}
+
+impl CacheKeys {
+    /// `<prefix>:{<digest>}:e` and `<prefix>:{<digest>}:l`.
+    pub fn new(prefix: &str, digest: &str) -> Self {
+        CacheKeys {
+            entry: gateway_sdk::redis::hash_tagged(prefix, digest, "e"),
+            lock: gateway_sdk::redis::hash_tagged(prefix, digest, "l"),
+        }
+    }
+}
+
+/// The Redis key of a session decision: `<prefix>:s:{<sha256 of the cookie value>}`.
+pub fn session_key(prefix: &str, cookie_digest: &str) -> String {
+    gateway_sdk::redis::hash_tagged(&format!("{prefix}:s"), cookie_digest, "")
+}
+
+/// What the lookup script found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The stored entry bytes, fresh or stale.
+    pub entry: Option<Vec<u8>>,
+    /// Whether this request now holds the stampede lock.
+    pub locked: bool,
+}
+
+/// The scripts, the client and the breaker of one compiled configuration.
+#[derive(Debug)]
+pub struct Storage {
+    pub redis: RedisClient,
+    pub breaker: CircuitBreaker,
+    lookup: Script,
+    store: Script,
+    release: Script,
+}
+
+thread_local! {
+    static TOKENS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A lock token unique across gateways: time, a per-worker counter and OS randomness.
+pub fn lock_token() -> String {
+    let n = TOKENS.with(|c| {
+        c.set(c.get().wrapping_add(1));
+        c.get()
+    });
+    let nanos = now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let random = RandomState::new().hash_one(n);
+    format!("{nanos:x}-{n:x}-{random:016x}")
+}
+
+impl Storage {
+    /// Wraps a client and a breaker.
+    pub fn new(redis: RedisClient, breaker: CircuitBreaker) -> Self {
+        Storage {
+            redis,
+            breaker,
+            lookup: Script::new(include_str!("../lua/lookup.lua")),
+            store: Script::new(include_str!("../lua/store.lua")),
+            release: Script::new(include_str!("../lua/release.lua")),
+        }
+    }
+
+    /// Whether Redis may be called now (false while the breaker is open).
+    pub fn admit(&self) -> bool {
+        !matches!(self.breaker.admit(), gateway_sdk::breaker::Admission::Open)
+    }
+
+    fn observe<T>(&self, result: &Result<T, RedisError>) {
+        match result {
+            Err(e) if e.is_unavailable() => self.breaker.record_failure(),
+            _ => self.breaker.record_success(),
+        }
+    }
+
+    /// Reads the entry and, unless it is fresh, tries to take the lock (`lock_ms` 0: never).
+    pub async fn lookup(&self, keys: &CacheKeys, now_ms: u64, token: &str, lock_ms: u64) -> Result<Found, RedisError> {
+        let now = now_ms.to_string();
+        let lock = lock_ms.to_string();
+        let result =
+            self.lookup.run(&self.redis, &[&keys.entry, &keys.lock], &[now.as_str(), token, lock.as_str()]).await;
+        self.observe(&result);
+        match result? {
+            Reply::Array(items) => {
+                let mut it = items.into_iter();
+                let entry = match it.next() {
+                    Some(Reply::Bulk(b)) => Some(b),
+                    _ => None,
+                };
+                let locked = matches!(it.next(), Some(Reply::Int(1)));
+                Ok(Found { entry, locked })
+            }
+            other => Err(RedisError::UnexpectedReply { command: "EVALSHA lookup".into(), got: other.kind() }),
+        }
+    }
+
+    /// Stores an entry for `expiry_ms` and releases the lock when `token` holds it.
+    pub async fn store(&self, keys: &CacheKeys, entry: &[u8], expiry_ms: u64, token: &str) -> Result<(), RedisError> {
+        let expiry = expiry_ms.max(1).to_string();
+        let args: [&[u8]; 3] = [entry, expiry.as_bytes(), token.as_bytes()];
+        let result = self.store.run(&self.redis, &[&keys.entry, &keys.lock], &args).await;
+        self.observe(&result);
+        result.map(|_| ())
+    }
+
+    /// Releases the lock if `token` still holds it.
+    pub async fn release(&self, keys: &CacheKeys, token: &str) -> Result<(), RedisError> {
+        let result = self.release.run(&self.redis, &[&keys.lock], &[token]).await;
+        self.observe(&result);
+        result.map(|_| ())
+    }
+
+    /// Reads a session decision.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RedisError> {
+        let result = self.redis.get(key).await;
+        self.observe(&result);
+        result
+    }
+
+    /// Writes a session decision for `expiry_ms`.
+    pub async fn put(&self, key: &str, value: &[u8], expiry_ms: u64) -> Result<(), RedisError> {
+        let options = SetOptions { px: Some(expiry_ms.max(1)), ..SetOptions::default() };
+        let result = self.redis.set(key, value, options).await;
+        self.observe(&result);
+        result.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let k = CacheKeys::new("cc", "abc");
+        assert_eq!(k.entry, "cc:{abc}:e");
+        assert_eq!(k.lock, "cc:{abc}:l");
+        assert_eq!(session_key("cc", "def"), "cc:s:{def}");
+    }
+
+    #[test]
+    fn lock_tokens_are_unique() {
+        let a = lock_token();
+        let b = lock_token();
+        assert_ne!(a, b);
+    }
+}
