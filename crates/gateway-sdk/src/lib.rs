@@ -28,6 +28,7 @@ pub mod http_call;
 pub mod log;
 pub mod metrics;
 mod plugin;
+pub mod quota;
 pub mod redis;
 mod response;
 mod runtime;

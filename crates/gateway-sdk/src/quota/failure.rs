@@ -1,0 +1,183 @@
+//! What a limiter does when Redis cannot answer: `failure_mode: allow | deny`, a circuit
+//! breaker that stops calling a dead Redis, and a local per-gateway fallback limit (each
+//! window's quota divided by the configured gateway count) while the breaker is open.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::store::{Outcome, WindowStatus};
+use super::window::Window;
+use crate::WorkerState;
+use crate::breaker::{Admission, BreakerConfig, CircuitBreaker};
+use crate::redis::RedisError;
+
+/// What to do with a request whose quota cannot be checked in Redis.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Let it through (while the breaker is open, within the local fallback limit).
+    #[default]
+    Allow,
+    /// Answer with the configured failure status.
+    Deny,
+}
+
+/// How one request should be decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Ask Redis (`probe`: the breaker is half-open and this request tests Redis).
+    Redis {
+        /// Whether this request is the breaker's probe.
+        probe: bool,
+    },
+    /// Redis is considered down: decide locally ([`FailurePolicy::fallback`]).
+    Local,
+}
+
+/// The failure policy of one limiter configuration (per worker).
+#[derive(Debug)]
+pub struct FailurePolicy {
+    /// Allow or deny when Redis fails.
+    pub mode: FailureMode,
+    /// Status answered in deny mode.
+    pub status: u16,
+    breaker: CircuitBreaker,
+    fallback: FallbackLimiter,
+}
+
+impl FailurePolicy {
+    /// A policy; `gateway_count` (at least 1) divides each window's quota for the fallback.
+    pub fn new(mode: FailureMode, status: u16, breaker: BreakerConfig, gateway_count: u64) -> Self {
+        FailurePolicy {
+            mode,
+            status,
+            breaker: CircuitBreaker::new(breaker),
+            fallback: FallbackLimiter::new(gateway_count),
+        }
+    }
+
+    /// Whether to ask Redis for this request.
+    pub fn route(&self) -> Route {
+        match self.breaker.admit() {
+            Admission::Closed => Route::Redis { probe: false },
+            Admission::Probe => Route::Redis { probe: true },
+            Admission::Open => Route::Local,
+        }
+    }
+
+    /// Reports that Redis answered (error replies included: Redis is up).
+    pub fn record_success(&self) {
+        self.breaker.record_success();
+    }
+
+    /// Reports a failed call; transport and dispatch failures count towards opening the breaker.
+    pub fn record_failure(&self, error: &RedisError) {
+        if error.is_unavailable() {
+            self.breaker.record_failure();
+        } else {
+            self.breaker.record_success();
+        }
+    }
+
+    /// Whether the breaker is open.
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Decides locally while Redis is down: each window's quota divided by the gateway count,
+    /// counted on this worker in epoch-aligned windows.
+    pub fn fallback(&self, counter_id: &str, windows: &[Window], units: u64, now_ms: u64) -> Outcome {
+        self.fallback.check(counter_id, windows, units, now_ms)
+    }
+}
+
+/// Local fixed-window counters used while Redis is unreachable.
+#[derive(Debug)]
+pub struct FallbackLimiter {
+    gateway_count: u64,
+    counters: WorkerState<HashMap<(String, u64), (u64, u64)>>,
+}
+
+/// Counters kept at most; when full, counters of past periods are dropped first.
+const FALLBACK_CAPACITY: usize = 10_000;
+
+impl FallbackLimiter {
+    /// A limiter dividing quotas by `gateway_count` (at least 1).
+    pub fn new(gateway_count: u64) -> Self {
+        FallbackLimiter { gateway_count: gateway_count.max(1), counters: WorkerState::new(HashMap::new()) }
+    }
+
+    /// The local quota of a window: `quota / gateway_count`, at least 1.
+    pub fn local_quota(&self, window: &Window) -> u64 {
+        (window.quota / self.gateway_count).max(1)
+    }
+
+    /// Checks and charges `units` locally. The outcome reports the local quotas.
+    pub fn check(&self, counter_id: &str, windows: &[Window], units: u64, now_ms: u64) -> Outcome {
+        self.counters.with(|m| {
+            let mut statuses = Vec::with_capacity(windows.len());
+            let mut rejected_by = None;
+            for (i, w) in windows.iter().enumerate() {
+                let local = Window::new(w.seconds, self.local_quota(w));
+                let len = local.millis().max(1);
+                let period = now_ms / len;
+                let reset_ms = period.saturating_add(1).saturating_mul(len).saturating_sub(now_ms);
+                let used = match m.get(&(counter_id.to_string(), w.seconds)) {
+                    Some(&(p, used)) if p == period => used,
+                    _ => 0,
+                };
+                let fits = if units == 0 { used < local.quota } else { used.saturating_add(units) <= local.quota };
+                if !fits && rejected_by.is_none() {
+                    rejected_by = Some(i);
+                }
+                statuses.push(WindowStatus { window: local, used, reset_ms });
+            }
+            if rejected_by.is_none() && units > 0 {
+                if m.len() >= FALLBACK_CAPACITY {
+                    m.retain(|(_, seconds), (p, _)| *p >= now_ms / seconds.saturating_mul(1000).max(1));
+                    if m.len() >= FALLBACK_CAPACITY {
+                        m.clear();
+                    }
+                }
+                for s in &mut statuses {
+                    let len = s.window.millis().max(1);
+                    s.used = s.used.saturating_add(units);
+                    m.insert((counter_id.to_string(), s.window.seconds), (now_ms / len, s.used));
+                }
+            }
+            Outcome { admitted: rejected_by.is_none(), rejected_by, windows: statuses, reservation: None }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_divides_the_quota_per_gateway_and_resets_per_window() {
+        let f = FallbackLimiter::new(4);
+        let w = [Window::new(1, 50)];
+        let admitted = (0..20).filter(|_| f.check("k", &w, 1, 10_000).admitted).count();
+        assert_eq!(admitted, 12, "50 / 4 gateways");
+        let no = f.check("k", &w, 1, 10_500);
+        assert_eq!((no.rejected_by, no.windows[0].reset_ms, no.windows[0].window.quota), (Some(0), 500, 12));
+        assert!(f.check("k", &w, 1, 11_000).admitted, "next window");
+        assert!(f.check("other", &w, 1, 10_500).admitted, "counters are per key");
+        assert_eq!(FallbackLimiter::new(100).local_quota(&w[0]), 1);
+    }
+
+    #[test]
+    fn breaker_opens_after_transport_failures_only() {
+        let p =
+            FailurePolicy::new(FailureMode::Allow, 503, BreakerConfig { failure_threshold: 2, cooldown_ms: 1000 }, 1);
+        assert_eq!(p.route(), Route::Redis { probe: false });
+        p.record_failure(&RedisError::Reply("ERR".into()));
+        p.record_failure(&RedisError::Reply("ERR".into()));
+        assert!(!p.breaker_open());
+        p.record_failure(&RedisError::Transport { cluster: "c".into() });
+        p.record_failure(&RedisError::Transport { cluster: "c".into() });
+        assert!(p.breaker_open());
+    }
+}

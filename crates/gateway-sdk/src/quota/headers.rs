@@ -1,0 +1,142 @@
+//! Response headers that tell clients about their quota: the IETF draft fields
+//! (draft-ietf-httpapi-ratelimit-headers) `RateLimit-Policy` (`"1m";q=100;w=60`) and
+//! `RateLimit` (`"1m";r=42;t=17`), `Retry-After` on rejections (never earlier than `t`), and
+//! Higress's `X-RateLimit-Limit` / `X-RateLimit-Remaining` / `X-RateLimit-Reset`.
+
+use super::store::{Outcome, WindowStatus};
+
+/// The `RateLimit-Policy` field name.
+pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
+/// The `RateLimit` field name.
+pub const RATELIMIT: &str = "ratelimit";
+/// The `Retry-After` field name.
+pub const RETRY_AFTER: &str = "retry-after";
+/// Higress's limit header.
+pub const X_RATELIMIT_LIMIT: &str = "x-ratelimit-limit";
+/// Higress's remaining header.
+pub const X_RATELIMIT_REMAINING: &str = "x-ratelimit-remaining";
+/// Higress's reset header (seconds; sent on rejections).
+pub const X_RATELIMIT_RESET: &str = "x-ratelimit-reset";
+
+/// Which headers to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderOptions {
+    /// The IETF `RateLimit-Policy` and `RateLimit` fields.
+    pub ietf: bool,
+    /// Higress's `X-RateLimit-Limit` and `X-RateLimit-Remaining`.
+    pub higress: bool,
+    /// The quota unit (`qu`) when not requests, e.g. `"tokens"`.
+    pub unit: Option<&'static str>,
+}
+
+impl Default for HeaderOptions {
+    fn default() -> Self {
+        HeaderOptions { ietf: true, higress: false, unit: None }
+    }
+}
+
+/// `RateLimit-Policy`: one item per window, e.g. `"1s";q=10;w=1, "1h";q=1000;w=3600`.
+pub fn policy_field(windows: &[WindowStatus], unit: Option<&str>) -> String {
+    windows
+        .iter()
+        .map(|w| {
+            let mut item = format!("\"{}\";q={}", w.window.name(), w.window.quota);
+            if let Some(u) = unit {
+                item.push_str(&format!(";qu=\"{}\"", sf_string(u)));
+            }
+            item.push_str(&format!(";w={}", w.window.seconds));
+            item
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `RateLimit`: one item per window with `r` (remaining) and `t` (seconds until reset).
+pub fn ratelimit_field(windows: &[WindowStatus]) -> String {
+    windows
+        .iter()
+        .map(|w| format!("\"{}\";r={};t={}", w.window.name(), w.remaining(), w.reset_seconds()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `Retry-After` seconds for a rejection: the largest `t` among the windows that are full,
+/// so it is never earlier than the `t` of the window that rejected. At least 1.
+pub fn retry_after_seconds(outcome: &Outcome) -> u64 {
+    let rejecting = outcome.rejected_by.and_then(|i| outcome.windows.get(i)).map_or(0, WindowStatus::reset_seconds);
+    let full =
+        outcome.windows.iter().filter(|w| w.remaining() == 0).map(WindowStatus::reset_seconds).max().unwrap_or(0);
+    rejecting.max(full).max(1)
+}
+
+/// Headers for an admitted request's response.
+pub fn admitted_headers(outcome: &Outcome, options: HeaderOptions) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if options.ietf && !outcome.windows.is_empty() {
+        out.push((RATELIMIT_POLICY.to_string(), policy_field(&outcome.windows, options.unit)));
+        out.push((RATELIMIT.to_string(), ratelimit_field(&outcome.windows)));
+    }
+    if let Some(w) = outcome.tightest().filter(|_| options.higress) {
+        out.push((X_RATELIMIT_LIMIT.to_string(), w.window.quota.to_string()));
+        out.push((X_RATELIMIT_REMAINING.to_string(), w.remaining().to_string()));
+    }
+    out
+}
+
+/// Headers for a rejection: as for an admitted request plus `Retry-After` and Higress's
+/// `X-RateLimit-Reset` (Higress sends that one on every rejection).
+pub fn rejected_headers(outcome: &Outcome, options: HeaderOptions) -> Vec<(String, String)> {
+    let mut out = admitted_headers(outcome, options);
+    let retry = retry_after_seconds(outcome);
+    out.push((RETRY_AFTER.to_string(), retry.to_string()));
+    out.push((X_RATELIMIT_RESET.to_string(), retry.to_string()));
+    out
+}
+
+/// Escapes a structured-field string's content (`"` and `\`), dropping non-printable ASCII.
+fn sf_string(s: &str) -> String {
+    s.chars()
+        .filter(|c| (' '..='~').contains(c))
+        .flat_map(|c| if c == '"' || c == '\\' { vec!['\\', c] } else { vec![c] })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::Window;
+
+    fn status(seconds: u64, quota: u64, used: u64, reset_ms: u64) -> WindowStatus {
+        WindowStatus { window: Window::new(seconds, quota), used, reset_ms }
+    }
+
+    #[test]
+    fn fields_list_every_window() {
+        let w = [status(1, 10, 3, 400), status(3600, 1000, 3, 1_000_001)];
+        assert_eq!(policy_field(&w, None), "\"1s\";q=10;w=1, \"1h\";q=1000;w=3600");
+        assert_eq!(policy_field(&w[..1], Some("tokens")), "\"1s\";q=10;qu=\"tokens\";w=1");
+        assert_eq!(ratelimit_field(&w), "\"1s\";r=7;t=1, \"1h\";r=997;t=1001");
+    }
+
+    #[test]
+    fn retry_after_is_never_before_the_rejecting_reset() {
+        let outcome = Outcome {
+            admitted: false,
+            rejected_by: Some(1),
+            windows: vec![status(1, 10, 10, 100), status(60, 100, 100, 30_500)],
+            reservation: None,
+        };
+        assert_eq!(retry_after_seconds(&outcome), 31);
+        let h = rejected_headers(&outcome, HeaderOptions { ietf: true, higress: true, unit: None });
+        let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get(RETRY_AFTER), Some("31"));
+        assert_eq!(get(X_RATELIMIT_LIMIT), Some("100"));
+        assert_eq!(get(X_RATELIMIT_REMAINING), Some("0"));
+        assert_eq!(get(RATELIMIT), Some("\"1s\";r=0;t=1, \"1m\";r=0;t=31"));
+    }
+
+    #[test]
+    fn units_are_escaped() {
+        assert_eq!(sf_string("a\"b\\c\u{1}"), "a\\\"b\\\\c");
+    }
+}

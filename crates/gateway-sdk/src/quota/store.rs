@@ -1,0 +1,291 @@
+//! The atomic check-and-charge of N units across every window of a request in one Redis call,
+//! and the settlement of a reservation by a signed delta (a second script on the same keys).
+//!
+//! Keys are `<prefix>:{<counter id>}:<seconds>:<period>` (fixed) or
+//! `<prefix>:{<counter id>}:<seconds>:sw` (sliding): every key of one request shares the
+//! `{<counter id>}` hash tag, so the script also runs behind a cluster-aware Redis proxy.
+//! Time comes from the gateway's clock ([`crate::time::now_millis`]); fixed keys are named by
+//! their period, so gateways whose clocks differ a little still never over-admit a period.
+
+use super::window::{Algorithm, SLIDING_BUCKETS, Window};
+use crate::redis::{RedisClient, RedisError, Reply, Script, hash_tagged};
+
+const CHECK_LUA: &str = include_str!("check.lua");
+const SETTLE_LUA: &str = include_str!("settle.lua");
+
+/// Extra lifetime of a fixed window's key after its period ends (milliseconds).
+const KEY_GRACE_MS: u64 = 1000;
+
+/// Counts quotas in Redis for one limiter configuration.
+#[derive(Debug, Clone)]
+pub struct QuotaStore {
+    client: RedisClient,
+    check: Script,
+    settle: Script,
+    prefix: String,
+    algorithm: Algorithm,
+}
+
+/// What one window looked like after a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowStatus {
+    /// The window.
+    pub window: Window,
+    /// Units counted in it (after the charge when admitted).
+    pub used: u64,
+    /// Milliseconds until the window resets (fixed) or until enough old units leave it
+    /// (sliding): for a rejecting window, until the rejected request would fit.
+    pub reset_ms: u64,
+}
+
+impl WindowStatus {
+    /// Units still available.
+    pub fn remaining(&self) -> u64 {
+        self.window.quota.saturating_sub(self.used)
+    }
+
+    /// Seconds until reset, rounded up (the `t` of the `RateLimit` field).
+    pub fn reset_seconds(&self) -> u64 {
+        self.reset_ms.div_ceil(1000)
+    }
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Whether the units were admitted (and charged).
+    pub admitted: bool,
+    /// The index (into `windows`) of the first window that could not fit the request.
+    pub rejected_by: Option<usize>,
+    /// Every window, in the order given.
+    pub windows: Vec<WindowStatus>,
+    /// Where the units were charged, to settle later (admitted requests with N > 0 only).
+    pub reservation: Option<Reservation>,
+}
+
+impl Outcome {
+    /// The window that decides the `X-RateLimit-*` headers: the rejecting window, else the one
+    /// with the fewest remaining units (the shorter one on ties).
+    pub fn tightest(&self) -> Option<&WindowStatus> {
+        if let Some(w) = self.rejected_by.and_then(|i| self.windows.get(i)) {
+            return Some(w);
+        }
+        self.windows.iter().min_by_key(|w| (w.remaining(), w.window.seconds))
+    }
+}
+
+/// Where an admitted check charged its units: settle it with [`QuotaStore::settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// Units charged.
+    pub units: u64,
+    keys: Vec<String>,
+    slots: Vec<(char, i64)>,
+}
+
+/// The keys and arguments of one check (built without I/O, so it can be unit-tested).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckPlan {
+    /// The script's KEYS.
+    pub keys: Vec<String>,
+    /// The script's ARGV.
+    pub args: Vec<String>,
+    windows: Vec<Window>,
+    kinds: Vec<char>,
+    units: u64,
+}
+
+impl QuotaStore {
+    /// A store on `client` whose keys start with `prefix` (e.g. `cluster-rate-limit:<rule_name>`).
+    pub fn new(client: RedisClient, prefix: impl Into<String>, algorithm: Algorithm) -> Self {
+        QuotaStore {
+            client,
+            check: Script::new(CHECK_LUA),
+            settle: Script::new(SETTLE_LUA),
+            prefix: prefix.into(),
+            algorithm,
+        }
+    }
+
+    /// The counting algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The Redis client.
+    pub fn client(&self) -> &RedisClient {
+        &self.client
+    }
+
+    /// Builds the keys and arguments to charge `units` to every window of `counter_id` at
+    /// `now_ms` (the gateway's clock in milliseconds since the epoch).
+    pub fn plan(&self, counter_id: &str, windows: &[Window], units: u64, now_ms: u64) -> CheckPlan {
+        let mut keys = Vec::with_capacity(windows.len());
+        let mut args = Vec::with_capacity(2 + 4 * windows.len());
+        let mut kinds = Vec::with_capacity(windows.len());
+        args.push(units.to_string());
+        args.push(now_ms.to_string());
+        for w in windows {
+            let len = w.millis().max(1);
+            match self.algorithm {
+                Algorithm::Fixed => {
+                    let period = now_ms / len;
+                    let end = period.saturating_add(1).saturating_mul(len);
+                    let reset = end.saturating_sub(now_ms);
+                    keys.push(hash_tagged(&self.prefix, counter_id, &format!("{}:{period}", w.seconds)));
+                    args.extend([
+                        "f".to_string(),
+                        w.quota.to_string(),
+                        reset.to_string(),
+                        (reset + KEY_GRACE_MS).to_string(),
+                    ]);
+                    kinds.push('f');
+                }
+                Algorithm::Sliding => {
+                    let bucket = (len / SLIDING_BUCKETS).max(1);
+                    keys.push(hash_tagged(&self.prefix, counter_id, &format!("{}:sw", w.seconds)));
+                    args.extend([
+                        "s".to_string(),
+                        w.quota.to_string(),
+                        (bucket * SLIDING_BUCKETS).to_string(),
+                        bucket.to_string(),
+                    ]);
+                    kinds.push('s');
+                }
+            }
+        }
+        CheckPlan { keys, args, windows: windows.to_vec(), kinds, units }
+    }
+
+    /// Checks and charges atomically in one Redis call (EVALSHA; EVAL once if the script is
+    /// not cached yet). A rejected request charges nothing.
+    pub async fn check(&self, plan: &CheckPlan) -> Result<Outcome, RedisError> {
+        let reply = self.check.run(&self.client, &plan.keys, &plan.args).await?;
+        plan.outcome(reply)
+    }
+
+    /// Adds `delta` (negative to refund) to the counters a reservation charged, in one Redis
+    /// call. Counters whose period has ended are left alone; counts never go below zero.
+    pub async fn settle(&self, reservation: &Reservation, delta: i64) -> Result<(), RedisError> {
+        if delta == 0 || reservation.keys.is_empty() {
+            return Ok(());
+        }
+        let mut args = Vec::with_capacity(1 + 2 * reservation.slots.len());
+        args.push(delta.to_string());
+        for (kind, field) in &reservation.slots {
+            args.push(kind.to_string());
+            args.push(field.to_string());
+        }
+        match self.settle.run(&self.client, &reservation.keys, &args).await? {
+            Reply::Array(_) => Ok(()),
+            other => Err(RedisError::UnexpectedReply { command: "settle script".to_string(), got: other.kind() }),
+        }
+    }
+}
+
+impl CheckPlan {
+    /// The units this plan charges.
+    pub fn units(&self) -> u64 {
+        self.units
+    }
+
+    /// Interprets the check script's reply.
+    pub fn outcome(&self, reply: Reply) -> Result<Outcome, RedisError> {
+        let bad = |why: &str| RedisError::Protocol(format!("quota check script: {why}"));
+        let Reply::Array(items) = reply else { return Err(bad("expected an array")) };
+        let ints: Vec<i64> = items
+            .into_iter()
+            .map(|r| match r {
+                Reply::Int(i) => Ok(i),
+                _ => Err(bad("expected integers")),
+            })
+            .collect::<Result<_, _>>()?;
+        let mut it = ints.into_iter();
+        let rejected = it.next().ok_or_else(|| bad("empty reply"))?;
+        let mut windows = Vec::with_capacity(self.windows.len());
+        let mut slots = Vec::with_capacity(self.windows.len());
+        for (w, kind) in self.windows.iter().zip(&self.kinds) {
+            let (Some(used), Some(reset), Some(field)) = (it.next(), it.next(), it.next()) else {
+                return Err(bad("too few values"));
+            };
+            windows.push(WindowStatus {
+                window: *w,
+                used: u64::try_from(used).unwrap_or(0),
+                reset_ms: u64::try_from(reset).unwrap_or(0),
+            });
+            slots.push((*kind, field));
+        }
+        let rejected_by = usize::try_from(rejected).ok().filter(|&i| i > 0).map(|i| i - 1);
+        if rejected_by.is_some_and(|i| i >= windows.len()) {
+            return Err(bad("rejected window out of range"));
+        }
+        let admitted = rejected_by.is_none();
+        let reservation =
+            (admitted && self.units > 0).then(|| Reservation { units: self.units, keys: self.keys.clone(), slots });
+        Ok(Outcome { admitted, rejected_by, windows, reservation })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::RedisConfig;
+
+    fn store(algorithm: Algorithm) -> QuotaStore {
+        let config: RedisConfig = serde_json::from_value(serde_json::json!({"service_name": "r.static"})).unwrap();
+        let client = RedisClient::new(&config, &crate::config::ConfigPath::root("t").field("redis")).unwrap();
+        QuotaStore::new(client, "rl:rule", algorithm)
+    }
+
+    #[test]
+    fn fixed_plans_name_each_period_and_share_one_hash_tag() {
+        let s = store(Algorithm::Fixed);
+        let now = 1_700_000_000_250;
+        let plan = s.plan("limit_by_header:k:v", &[Window::new(1, 10), Window::new(3600, 1000)], 1, now);
+        assert_eq!(
+            plan.keys,
+            ["rl:rule:{limit_by_header:k:v}:1:1700000000", "rl:rule:{limit_by_header:k:v}:3600:472222"]
+        );
+        let hour_end = 472_223 * 3_600_000;
+        assert_eq!(
+            plan.args,
+            [
+                "1".to_string(),
+                now.to_string(),
+                "f".into(),
+                "10".into(),
+                "750".into(),
+                "1750".into(),
+                "f".into(),
+                "1000".into(),
+                (hour_end - now).to_string(),
+                (hour_end - now + 1000).to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn sliding_plans_use_one_hash_per_window() {
+        let plan = store(Algorithm::Sliding).plan("id", &[Window::new(60, 5)], 2, 1000);
+        assert_eq!(plan.keys, ["rl:rule:{id}:60:sw"]);
+        assert_eq!(plan.args, ["2", "1000", "s", "5", "60000", "6000"]);
+    }
+
+    #[test]
+    fn replies_become_outcomes_with_reservations() {
+        let plan = store(Algorithm::Fixed).plan("id", &[Window::new(1, 10), Window::new(60, 100)], 3, 0);
+        let ok =
+            plan.outcome(Reply::Array([0, 3, 1000, 0, 50, 60000, 0].into_iter().map(Reply::Int).collect())).unwrap();
+        assert!(ok.admitted);
+        assert_eq!(ok.windows[1].remaining(), 50);
+        assert_eq!(ok.tightest().unwrap().window.seconds, 1);
+        assert_eq!(ok.reservation.as_ref().unwrap().units, 3);
+        let no =
+            plan.outcome(Reply::Array([2, 3, 1000, 0, 99, 1500, 0].into_iter().map(Reply::Int).collect())).unwrap();
+        assert_eq!((no.admitted, no.rejected_by, no.reservation.is_none()), (false, Some(1), true));
+        assert_eq!(no.tightest().unwrap().reset_seconds(), 2);
+        assert!(plan.outcome(Reply::Array(vec![Reply::Int(0)])).is_err());
+        assert!(plan.outcome(Reply::Int(1)).is_err());
+        assert!(plan.outcome(Reply::Array([9, 0, 0, 0, 0, 0, 0].into_iter().map(Reply::Int).collect())).is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! Quota windows: a length in seconds and the quota allowed in it, and the algorithm that
+//! counts them (`fixed` epoch-aligned windows or `sliding` windows).
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, ConfigPath};
+
+/// Longest window accepted: one year (anything longer is a typo rather than a rate).
+pub const MAX_WINDOW_SECONDS: u64 = 366 * 24 * 3600;
+
+/// One quota window: at most `quota` units per `seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// The window's length in seconds (at least 1).
+    pub seconds: u64,
+    /// Units allowed per window (at least 1).
+    pub quota: u64,
+}
+
+impl Window {
+    /// A window of `quota` units per `seconds`.
+    pub fn new(seconds: u64, quota: u64) -> Self {
+        Window { seconds, quota }
+    }
+
+    /// The window's length in milliseconds.
+    pub fn millis(&self) -> u64 {
+        self.seconds.saturating_mul(1000)
+    }
+
+    /// A short policy name used in the `RateLimit` fields: `1s`, `1m`, `1h`, `1d`, else
+    /// `<n>s`, `<n>m`, `<n>h` or `<n>d` for whole multiples.
+    pub fn name(&self) -> String {
+        let s = self.seconds;
+        if s.is_multiple_of(86_400) {
+            format!("{}d", s / 86_400)
+        } else if s.is_multiple_of(3600) {
+            format!("{}h", s / 3600)
+        } else if s.is_multiple_of(60) {
+            format!("{}m", s / 60)
+        } else {
+            format!("{s}s")
+        }
+    }
+
+    /// Builds the windows of one configuration entry from `(field name, seconds, value)`
+    /// triples, e.g. `("query_per_minute", 60, Some(100))`, plus extra windows. Every given
+    /// value must be positive; at least one window must result, and no two may have the same
+    /// length. `at` is the entry's path. The windows come back sorted by length.
+    pub fn from_fields(
+        fields: &[(&str, u64, Option<i64>)],
+        extra: &[Window],
+        at: &ConfigPath,
+    ) -> Result<Vec<Window>, ConfigError> {
+        let mut windows = Vec::new();
+        for (name, seconds, value) in fields {
+            if let Some(v) = value {
+                let quota =
+                    positive(*v).ok_or_else(|| at.field(name).error(format!("must be a positive integer, got {v}")))?;
+                windows.push(Window::new(*seconds, quota));
+            }
+        }
+        windows.extend_from_slice(extra);
+        if windows.is_empty() {
+            let names: Vec<&str> = fields.iter().map(|(n, _, _)| *n).collect();
+            return Err(at.error(format!("no window: set at least one of {}", names.join(", "))));
+        }
+        for (i, w) in windows.iter().enumerate() {
+            if windows.iter().take(i).any(|o| o.seconds == w.seconds) {
+                return Err(at.error(format!("two windows of {} seconds; give each window length once", w.seconds)));
+            }
+        }
+        windows.sort_by_key(|w| w.seconds);
+        Ok(windows)
+    }
+}
+
+fn positive(v: i64) -> Option<u64> {
+    u64::try_from(v).ok().filter(|&q| q > 0)
+}
+
+/// A custom window in configuration: `{"seconds": 10, "quota": 100}`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Window length in seconds.
+    pub seconds: i64,
+    /// Units allowed per window.
+    pub quota: i64,
+}
+
+impl WindowConfig {
+    /// Validates a list of custom windows; `at` is the path of the list.
+    pub fn compile_all(list: &[WindowConfig], at: &ConfigPath) -> Result<Vec<Window>, ConfigError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let here = at.index(i);
+                let seconds = positive(w.seconds).filter(|&s| s <= MAX_WINDOW_SECONDS).ok_or_else(|| {
+                    here.field("seconds").error(format!("must be between 1 and {MAX_WINDOW_SECONDS}"))
+                })?;
+                let quota = positive(w.quota)
+                    .ok_or_else(|| here.field("quota").error(format!("must be a positive integer, got {}", w.quota)))?;
+                Ok(Window::new(seconds, quota))
+            })
+            .collect()
+    }
+}
+
+/// How windows are counted.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Windows aligned to the Unix epoch (a minute window runs from :00 to :59). Exact per
+    /// window; a client can send up to twice the quota across a boundary.
+    #[default]
+    Fixed,
+    /// A rolling window counted in [`SLIDING_BUCKETS`] sub-buckets per window. Conservative:
+    /// no span of the window's length ever admits more than the quota, and a request may be
+    /// rejected early by at most the units charged in one sub-bucket (a tenth of the window).
+    Sliding,
+}
+
+/// Sub-buckets per sliding window.
+pub const SLIDING_BUCKETS: u64 = 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_windows_by_their_unit() {
+        assert_eq!(Window::new(1, 1).name(), "1s");
+        assert_eq!(Window::new(60, 1).name(), "1m");
+        assert_eq!(Window::new(7200, 1).name(), "2h");
+        assert_eq!(Window::new(86_400, 1).name(), "1d");
+        assert_eq!(Window::new(90, 1).name(), "90s");
+    }
+
+    #[test]
+    fn builds_windows_from_fields_and_names_bad_ones() {
+        let at = ConfigPath::root("p").field("global_threshold");
+        let w = Window::from_fields(&[("qps", 1, Some(10)), ("qph", 3600, Some(1000))], &[], &at).unwrap();
+        assert_eq!(w, [Window::new(1, 10), Window::new(3600, 1000)]);
+        let err = Window::from_fields(&[("qps", 1, Some(0))], &[], &at).unwrap_err();
+        assert_eq!(err.path, "global_threshold.qps");
+        let err = Window::from_fields(&[("qps", 1, Some(-3))], &[], &at).unwrap_err();
+        assert_eq!(err.path, "global_threshold.qps");
+        let err = Window::from_fields(&[("qps", 1, None)], &[], &at).unwrap_err();
+        assert_eq!(err.path, "global_threshold");
+        assert!(err.message.contains("no window"), "{err}");
+        let err = Window::from_fields(&[("qps", 1, Some(1))], &[Window::new(1, 5)], &at).unwrap_err();
+        assert!(err.message.contains("two windows"), "{err}");
+    }
+
+    #[test]
+    fn custom_windows_are_validated() {
+        let at = ConfigPath::root("p").field("windows");
+        let ok = WindowConfig::compile_all(&[WindowConfig { seconds: 2, quota: 5 }], &at).unwrap();
+        assert_eq!(ok, [Window::new(2, 5)]);
+        let err = WindowConfig::compile_all(&[WindowConfig { seconds: 0, quota: 5 }], &at).unwrap_err();
+        assert_eq!(err.path, "windows[0].seconds");
+        let err = WindowConfig::compile_all(&[WindowConfig { seconds: 1, quota: -1 }], &at).unwrap_err();
+        assert_eq!(err.path, "windows[0].quota");
+    }
+}
