@@ -170,16 +170,34 @@ impl QuotaStore {
         if delta == 0 || reservation.keys.is_empty() {
             return Ok(());
         }
-        let mut args = Vec::with_capacity(1 + 2 * reservation.slots.len());
-        args.push(delta.to_string());
-        for (kind, field) in &reservation.slots {
-            args.push(kind.to_string());
-            args.push(field.to_string());
-        }
-        match self.settle.run(&self.client, &reservation.keys, &args).await? {
+        let (keys, args) = reservation.settle_plan(delta);
+        match self.settle.run(&self.client, &keys, &args).await? {
             Reply::Array(_) => Ok(()),
             other => Err(RedisError::UnexpectedReply { command: "settle script".to_string(), got: other.kind() }),
         }
+    }
+
+    /// The check script (KEYS and ARGV as in [`CheckPlan`]).
+    pub fn check_script(&self) -> &Script {
+        &self.check
+    }
+
+    /// The settle script (KEYS and ARGV as from [`Reservation::settle_plan`]).
+    pub fn settle_script(&self) -> &Script {
+        &self.settle
+    }
+}
+
+impl Reservation {
+    /// The settle script's KEYS and ARGV to add `delta` to the charged counters.
+    pub fn settle_plan(&self, delta: i64) -> (Vec<String>, Vec<String>) {
+        let mut args = Vec::with_capacity(1 + 2 * self.slots.len());
+        args.push(delta.to_string());
+        for (kind, field) in &self.slots {
+            args.push(kind.to_string());
+            args.push(field.to_string());
+        }
+        (self.keys.clone(), args)
     }
 }
 
