@@ -216,7 +216,14 @@ impl HttpFilter for CacheFilter {
         self.stale = None;
         if self.keys.is_some() {
             let headers = ctx.response_headers();
-            match c.policy.check_headers(code, &headers) {
+            let head = ctx.method().eq_ignore_ascii_case("HEAD");
+            // A HEAD response's content-length describes a body that is not there.
+            let checked: Vec<(String, String)> = if head {
+                headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-length")).cloned().collect()
+            } else {
+                headers.clone()
+            };
+            match c.policy.check_headers(code, &checked) {
                 Ok(fresh_ms) => {
                     let keep = replayable_headers(&headers, c.policy.store_set_cookie);
                     self.pending = Some(Pending { status: code, headers: keep, fresh_ms, body: Vec::new() });
@@ -224,7 +231,7 @@ impl HttpFilter for CacheFilter {
                         .iter()
                         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
                         .and_then(|(_, v)| v.trim().parse::<usize>().ok());
-                    if declared == Some(0) || ctx.method().eq_ignore_ascii_case("HEAD") || code == 204 {
+                    if declared == Some(0) || head || code == 204 {
                         self.store();
                         status.stored = true;
                     } else if declared.is_some() {

@@ -1,0 +1,100 @@
+//! Configuration: defaults that work, and bad configurations rejected with the field path.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use cookie_cache::CookieCache;
+use gateway_sdk::testing::{Action, TestHost};
+
+const REDIS: &str = r#""redis": {"service_name": "redis.static"}"#;
+
+fn rejects(json: &str, expected: &str) {
+    match TestHost::<CookieCache>::configure(json) {
+        Ok(_) => panic!("accepted a bad config: {json}"),
+        Err(e) => {
+            let text = e.to_string();
+            assert!(text.starts_with("cookie-cache: invalid config"), "{text}");
+            assert!(text.contains(expected), "{json}\n  gave: {text}\n  wanted: {expected}");
+        }
+    }
+}
+
+#[test]
+fn a_minimal_config_caches_get_with_defaults() {
+    let mut h = TestHost::<CookieCache>::configure(&format!("{{{REDIS}}}")).unwrap_or_else(|e| panic!("{e}"));
+    let s = h.new_stream(&[(":method", "GET"), (":path", "/"), (":authority", "a.example")]);
+    assert_eq!(h.request_headers(s, true), Action::Pause);
+    let call = h.take_redis_calls().remove(0);
+    assert_eq!(call.cluster, "outbound|80||redis.static");
+    let args = call.args();
+    assert!(args[3].starts_with("cookie-cache:{"), "{args:?}");
+    assert_eq!(args[7], "10000", "default lock expiry");
+}
+
+#[test]
+fn bad_configs_are_rejected_naming_the_field_path() {
+    let session = |extra: &str| {
+        format!(r#"{{{REDIS}, "session": {{"cookie": "sid", "auth": {{"service_name": "auth.static"}}{extra}}}}}"#)
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (r#"{"cache": {}}"#.into(), "missing field `redis`"),
+        (format!(r#"{{{REDIS}, "cache": {{"ttl_seconds": 0}}}}"#), "at cache.ttl_seconds: must be at least 1"),
+        (format!(r#"{{{REDIS}, "cache": {{"ttl_seconds": "60"}}}}"#), "at cache.ttl_seconds:"),
+        (format!(r#"{{{REDIS}, "cache": {{"methods": ["GET", "POST"]}}}}"#), "at cache.methods[1]:"),
+        (format!(r#"{{{REDIS}, "cache": {{"statuses": [200, 99]}}}}"#), "at cache.statuses[1]:"),
+        (format!(r#"{{{REDIS}, "cache": {{"stale_on_status": [503, 200]}}}}"#), "at cache.stale_on_status[1]:"),
+        (format!(r#"{{{REDIS}, "cache": {{"max_body_bytes": 0}}}}"#), "at cache.max_body_bytes:"),
+        (format!(r#"{{{REDIS}, "cache": {{"key": {{"cookies": ["ok", "bad name"]}}}}}}"#), "at cache.key.cookies[1]:"),
+        (format!(r#"{{{REDIS}, "cache": {{"key": {{"headers": ["cookie"]}}}}}}"#), "at cache.key.headers[0]:"),
+        (format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": ["a=b"]}}}}}}"#), "at cache.key.query_params[0]:"),
+        (format!(r#"{{{REDIS}, "cache": {{"key": {{"cokies": []}}}}}}"#), "unknown field `cokies`"),
+        (format!(r#"{{{REDIS}, "cache": {{"stampede": {{"lock_ms": 0}}}}}}"#), "at cache.stampede.lock_ms:"),
+        (
+            format!(r#"{{{REDIS}, "cache": {{"stampede": {{"lock_ms": 100, "wait_ms": 200}}}}}}"#),
+            "at cache.stampede.wait_ms:",
+        ),
+        (format!(r#"{{{REDIS}, "key_prefix": "a{{b}}"}}"#), "at key_prefix:"),
+        (
+            format!(r#"{{{REDIS}, "circuit_breaker": {{"failure_threshold": 0}}}}"#),
+            "at circuit_breaker.failure_threshold:",
+        ),
+        (format!(r#"{{{REDIS}, "cache": {{"enabled": false}}}}"#), "nothing to do"),
+        (r#"{"redis": {"service_name": ""}}"#.into(), "at redis.service_name: must not be empty"),
+        (r#"{"redis": {"service_name": "r.dns", "timeout": 0}}"#.into(), "at redis.timeout:"),
+        (session(r#", "cookie": "a b""#).replacen(r#""cookie": "sid", "#, "", 1), "at session.cookie:"),
+        (session(r#", "identity_headers": ["x-user", "cookie"]"#), "at session.identity_headers[1]:"),
+        (session(r#", "deny": {"status": 200}"#), "at session.deny.status:"),
+        (session(r#", "deny": {"status": 403, "redirect": "/login"}"#), "at session.deny.status:"),
+        (session(r#", "failure_status": 200"#), "at session.failure_status:"),
+        (session(r#", "failure_mode": "maybe""#), "at session.failure_mode:"),
+        (session(r#", "allow_ttl_seconds": 0"#), "at session.allow_ttl_seconds:"),
+        (
+            format!(r#"{{{REDIS}, "session": {{"cookie": "sid", "auth": {{"service_name": "outbound|80||a"}}}}}}"#),
+            "at session.auth.service_name:",
+        ),
+        (
+            format!(
+                r#"{{{REDIS}, "session": {{"cookie": "sid", "auth": {{"service_name": "a.static", "path": "x"}}}}}}"#
+            ),
+            "at session.auth.path:",
+        ),
+        (
+            format!(
+                r#"{{{REDIS}, "session": {{"cookie": "sid", "auth": {{"service_name": "a.static", "forward_headers": ["ok", ""]}}}}}}"#
+            ),
+            "at session.auth.forward_headers[1]:",
+        ),
+        (
+            format!(r#"{{{REDIS}, "_rules_": [{{"_match_route_": ["r"], "cache": {{"ttl_seconds": 0}}}}]}}"#),
+            "at _rules_[0].cache.ttl_seconds:",
+        ),
+    ];
+    for (json, expected) in &cases {
+        rejects(json, expected);
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_errors() {
+    let json = r#"{"redis": {"service_name": "r.dns", "password": "hunter2"}, "cache": {"ttl_seconds": 0}}"#;
+    let err = TestHost::<CookieCache>::configure(json).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("cache.ttl_seconds") && !err.contains("hunter2"), "{err}");
+}
