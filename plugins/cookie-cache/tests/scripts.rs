@@ -1,0 +1,149 @@
+//! The Lua scripts against a real `redis-server` (a direct child process on a free loopback
+//! port, killed by pid): fresh reads never lock, misses and stale copies take the lock once,
+//! stores release only their own lock.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cookie_cache::entry::Entry;
+use gateway_sdk::redis::Reply;
+use gateway_sdk::redis::codec::{DecodeError, decode_reply, encode_command};
+
+const LOOKUP: &str = include_str!("../lua/lookup.lua");
+const STORE: &str = include_str!("../lua/store.lua");
+const RELEASE: &str = include_str!("../lua/release.lua");
+
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let redis = Redis { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while redis.try_cmd(&[b"PING"]).is_none() {
+            assert!(Instant::now() < deadline, "redis-server did not answer PING");
+            std::thread::yield_now();
+        }
+        redis
+    }
+
+    fn try_cmd(&self, args: &[&[u8]]) -> Option<Reply> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(&encode_command(args)).ok()?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            match decode_reply(&buf) {
+                Ok(r) => return Some(r),
+                Err(DecodeError::Incomplete) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn cmd(&self, args: &[&[u8]]) -> Reply {
+        self.try_cmd(args).expect("redis answered")
+    }
+
+    fn eval(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Reply {
+        let n = keys.len().to_string();
+        let mut all: Vec<&[u8]> = vec![b"EVAL", script.as_bytes(), n.as_bytes()];
+        all.extend(keys.iter().map(|k| k.as_bytes()));
+        all.extend(args);
+        self.cmd(&all)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const E: &str = "cc:{k}:e";
+const L: &str = "cc:{k}:l";
+
+fn lookup(r: &Redis, now: u64, token: &str, lock_ms: &str) -> (Option<Vec<u8>>, i64) {
+    let now = now.to_string();
+    match r.eval(LOOKUP, &[E, L], &[now.as_bytes(), token.as_bytes(), lock_ms.as_bytes()]) {
+        Reply::Array(items) => {
+            let entry = match &items[0] {
+                Reply::Bulk(b) => Some(b.clone()),
+                Reply::Nil => None,
+                other => panic!("{other:?}"),
+            };
+            let Reply::Int(locked) = items[1] else { panic!("{items:?}") };
+            (entry, locked)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn entry(stored_at_ms: u64) -> Vec<u8> {
+    Entry { status: 200, headers: vec![], body: b"page".to_vec(), stored_at_ms, fresh_ms: 1_000 }.encode()
+}
+
+#[test]
+fn a_miss_locks_once_and_the_store_releases_only_its_own_lock() {
+    let r = Redis::start();
+    assert_eq!(lookup(&r, 10_000, "a", "5000"), (None, 1), "the first miss takes the lock");
+    assert_eq!(lookup(&r, 10_000, "b", "5000"), (None, 0), "the second one does not");
+    let pttl = r.cmd(&[b"PTTL", L.as_bytes()]);
+    assert!(matches!(pttl, Reply::Int(ms) if ms > 4_000 && ms <= 5_000), "{pttl:?}");
+
+    // A store by a non-holder leaves the lock alone.
+    r.eval(STORE, &[E, L], &[&entry(10_000), b"60000", b"b"]);
+    assert_eq!(r.cmd(&[b"GET", L.as_bytes()]), Reply::Bulk(b"a".to_vec()));
+    // The holder's store releases it.
+    r.eval(STORE, &[E, L], &[&entry(10_000), b"60000", b"a"]);
+    assert_eq!(r.cmd(&[b"EXISTS", L.as_bytes()]), Reply::Int(0));
+    let pttl = r.cmd(&[b"PTTL", E.as_bytes()]);
+    assert!(matches!(pttl, Reply::Int(ms) if ms > 59_000), "{pttl:?}");
+
+    // Fresh: returned without locking.
+    assert_eq!(lookup(&r, 10_500, "c", "5000"), (Some(entry(10_000)), 0));
+    assert_eq!(r.cmd(&[b"EXISTS", L.as_bytes()]), Reply::Int(0));
+    // Stale: returned, and one caller takes the lock to refresh it.
+    assert_eq!(lookup(&r, 11_000, "c", "5000"), (Some(entry(10_000)), 1));
+    assert_eq!(lookup(&r, 11_000, "d", "5000"), (Some(entry(10_000)), 0));
+    // Without stampede protection nobody locks.
+    r.cmd(&[b"DEL", L.as_bytes()]);
+    assert_eq!(lookup(&r, 11_000, "e", "0"), (Some(entry(10_000)), 0));
+    assert_eq!(r.cmd(&[b"EXISTS", L.as_bytes()]), Reply::Int(0));
+}
+
+#[test]
+fn release_deletes_only_the_callers_lock() {
+    let r = Redis::start();
+    assert_eq!(lookup(&r, 1, "mine", "5000").1, 1);
+    assert_eq!(r.eval(RELEASE, &[L], &[b"theirs"]), Reply::Int(0));
+    assert_eq!(r.cmd(&[b"EXISTS", L.as_bytes()]), Reply::Int(1));
+    assert_eq!(r.eval(RELEASE, &[L], &[b"mine"]), Reply::Int(1));
+    assert_eq!(r.cmd(&[b"EXISTS", L.as_bytes()]), Reply::Int(0));
+}
+
+#[test]
+fn a_foreign_value_under_the_entry_key_counts_as_stale() {
+    let r = Redis::start();
+    r.cmd(&[b"SET", E.as_bytes(), b"not an entry"]);
+    assert_eq!(lookup(&r, 1, "a", "5000"), (Some(b"not an entry".to_vec()), 1));
+}
