@@ -1,1 +1,87 @@
-//! token-limit (work in progress).
+//! token-limit: LLM token quotas per key (header, parameter, consumer, cookie, client IP), exact
+//! under concurrency: each request reserves its estimate in every window atomically (one Redis
+//! call), its response streams through untouched while the usage is read out of it, and at the
+//! end the reservation is settled to the real usage (one Redis call). Config: see README.md.
+
+pub mod admission;
+pub mod config;
+mod filter;
+pub mod request;
+pub mod scan;
+pub mod settlement;
+pub mod sse;
+pub mod usage;
+
+use gateway_sdk::metrics::Counter;
+use gateway_sdk::prelude::*;
+use gateway_sdk::quota::FailurePolicy;
+
+use crate::admission::Admission;
+use crate::config::{Config, Settings};
+pub use crate::filter::TokenFilter;
+
+/// Counters reported to the host.
+#[derive(Debug, Clone, Copy)]
+pub struct Metrics {
+    /// Tokens finally charged (usage, or the estimate when usage was missing).
+    pub charged: Counter,
+    /// Tokens reserved at request time.
+    pub reserved: Counter,
+    /// Tokens given back (reservation minus the final charge).
+    pub refunded: Counter,
+    /// Requests rejected for quota.
+    pub rejected: Counter,
+    /// Responses without usable usage.
+    pub usage_missing: Counter,
+    /// Failed Redis calls.
+    pub redis_errors: Counter,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        Metrics {
+            charged: Counter::new("token_limit.tokens_charged"),
+            reserved: Counter::new("token_limit.tokens_reserved"),
+            refunded: Counter::new("token_limit.tokens_refunded"),
+            rejected: Counter::new("token_limit.requests_rejected"),
+            usage_missing: Counter::new("token_limit.usage_missing"),
+            redis_errors: Counter::new("token_limit.redis_errors"),
+        }
+    }
+}
+
+/// One compiled configuration.
+#[derive(Debug)]
+pub struct TokenLimit {
+    /// Validated settings.
+    pub settings: Settings,
+    /// Redis admission.
+    pub admission: Admission,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+impl Plugin for TokenLimit {
+    const NAME: &'static str = "token-limit";
+    type Config = Config;
+    type Filter = TokenFilter;
+
+    fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
+        let settings = config.settings(at)?;
+        let client = RedisClient::new(&config.redis, &at.field("redis"))?;
+        let failure = FailurePolicy::new(
+            settings.failure_mode,
+            settings.failure_status,
+            settings.breaker,
+            settings.gateway_count,
+        );
+        let admission = Admission::new(client, &settings.prefix, failure, settings.reservation);
+        Ok(TokenLimit { settings, admission, metrics: Metrics::new() })
+    }
+
+    fn new_filter(plugin: &Shared<Self>) -> TokenFilter {
+        TokenFilter::new(plugin.clone())
+    }
+}
+
+export_plugin!(TokenLimit);

@@ -1,0 +1,373 @@
+//! The configuration: Higress `ai-token-ratelimit` as is (`rule_name`, `rule_items` or
+//! `global_threshold` with `token_per_*` windows, `rejected_code`, `rejected_msg`, `redis`) plus
+//! our extensions (several windows per key, reservations, usage formats and JSONPath, weights,
+//! failure handling). Validated and compiled once per worker; errors name the field path.
+
+use gateway_sdk::breaker::BreakerConfig;
+use gateway_sdk::prelude::*;
+use gateway_sdk::quota::window::WindowConfig;
+use gateway_sdk::quota::{FailureMode, KeySelector, KeyText, LimitKeyEntry, RuleItemConfig, Window};
+use serde::{Deserialize, Deserializer};
+
+use crate::usage::{CustomPaths, Extractor, Format, Weights};
+
+/// The configuration as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Names the rule's counters in Redis.
+    pub rule_name: String,
+    /// Keyed limits (Higress `rule_items`).
+    #[serde(default)]
+    pub rule_items: Option<Vec<RuleItemConfig<LimitKey>>>,
+    /// One limit shared by every request (Higress `global_threshold`).
+    #[serde(default)]
+    pub global_threshold: Option<Thresholds>,
+    /// Status of a rejection (default 429).
+    #[serde(default = "default_rejected_code")]
+    pub rejected_code: u16,
+    /// Message of a rejection.
+    #[serde(default = "default_rejected_msg")]
+    pub rejected_msg: String,
+    /// The Redis service.
+    pub redis: RedisConfig,
+    /// `on` (reserve the estimate, settle to the usage) or `off` (check, charge afterwards).
+    #[serde(default)]
+    pub reservation: Switch,
+    /// Output tokens assumed when the request gives no `max_tokens` (default 1024).
+    #[serde(default = "default_max_tokens")]
+    pub default_max_tokens: i64,
+    /// Characters per token for the prompt estimate (default 4).
+    #[serde(default = "default_chars_per_token")]
+    pub chars_per_token: i64,
+    /// On an upstream error or an aborted stream without usage, refund the reservation (default true).
+    #[serde(default = "yes")]
+    pub refund_on_error: bool,
+    /// A successful response without usage: `charge_estimate` (default) or `refund`.
+    #[serde(default)]
+    pub on_missing_usage: MissingUsage,
+    /// Add `stream_options.include_usage` to streaming OpenAI-style requests (default true).
+    #[serde(default = "yes")]
+    pub include_usage: bool,
+    /// Which built-in usage format to read (default `auto`).
+    #[serde(default)]
+    pub usage_format: Format,
+    /// Custom JSONPath expressions instead of a built-in format.
+    #[serde(default)]
+    pub usage_paths: Option<UsagePaths>,
+    /// Weights per token kind.
+    #[serde(default)]
+    pub token_weights: Option<Weights>,
+    /// `allow` (default) or `deny` when Redis cannot be reached.
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+    /// Status answered in `deny` mode (default 503).
+    #[serde(default = "default_failure_status")]
+    pub failure_status: u16,
+    /// Circuit breaker for Redis.
+    #[serde(default)]
+    pub circuit_breaker: BreakerConfig,
+    /// Gateways sharing the quota; divides it for the local fallback while the breaker is open.
+    #[serde(default = "default_gateway_count")]
+    pub gateway_count: i64,
+    /// Add `RateLimit-Policy`/`RateLimit` (and `X-RateLimit-*`) to admitted responses.
+    #[serde(default)]
+    pub show_limit_quota_header: bool,
+}
+
+/// `on`/`off` (YAML 1.1 turns those into booleans, so both spellings are accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Switch {
+    /// Enabled.
+    #[default]
+    On,
+    /// Disabled.
+    Off,
+}
+
+impl<'de> Deserialize<'de> for Switch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::Bool(true)) => Ok(Switch::On),
+            Ok(Raw::Bool(false)) => Ok(Switch::Off),
+            Ok(Raw::Text(t)) if t == "on" => Ok(Switch::On),
+            Ok(Raw::Text(t)) if t == "off" => Ok(Switch::Off),
+            _ => Err(serde::de::Error::custom("must be `on` or `off`")),
+        }
+    }
+}
+
+/// What to charge for a successful response that reported no usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingUsage {
+    /// Keep the estimate charged.
+    #[default]
+    ChargeEstimate,
+    /// Refund it.
+    Refund,
+}
+
+/// Token windows (Higress field names) plus custom windows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Tokens per second.
+    #[serde(default)]
+    pub token_per_second: Option<i64>,
+    /// Tokens per minute.
+    #[serde(default)]
+    pub token_per_minute: Option<i64>,
+    /// Tokens per hour.
+    #[serde(default)]
+    pub token_per_hour: Option<i64>,
+    /// Tokens per day.
+    #[serde(default)]
+    pub token_per_day: Option<i64>,
+    /// Extra windows: `[{seconds, quota}]`.
+    #[serde(default)]
+    pub windows: Vec<WindowConfig>,
+}
+
+impl Thresholds {
+    /// The windows, validated (`at` is the object's path).
+    pub fn compile(&self, at: &ConfigPath) -> Result<Vec<Window>, ConfigError> {
+        let extra = WindowConfig::compile_all(&self.windows, &at.field("windows"))?;
+        Window::from_fields(
+            &[
+                ("token_per_second", 1, self.token_per_second),
+                ("token_per_minute", 60, self.token_per_minute),
+                ("token_per_hour", 3600, self.token_per_hour),
+                ("token_per_day", 86_400, self.token_per_day),
+            ],
+            &extra,
+            at,
+        )
+    }
+}
+
+/// A `limit_keys` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitKey {
+    /// The key (exact, `regexp:`, `*`, an IP or a CIDR).
+    pub key: KeyText,
+    /// Tokens per second.
+    #[serde(default)]
+    pub token_per_second: Option<i64>,
+    /// Tokens per minute.
+    #[serde(default)]
+    pub token_per_minute: Option<i64>,
+    /// Tokens per hour.
+    #[serde(default)]
+    pub token_per_hour: Option<i64>,
+    /// Tokens per day.
+    #[serde(default)]
+    pub token_per_day: Option<i64>,
+    /// Extra windows: `[{seconds, quota}]`.
+    #[serde(default)]
+    pub windows: Vec<WindowConfig>,
+}
+
+impl LimitKey {
+    /// The entry's windows as [`Thresholds`].
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            token_per_second: self.token_per_second,
+            token_per_minute: self.token_per_minute,
+            token_per_hour: self.token_per_hour,
+            token_per_day: self.token_per_day,
+            windows: self.windows.clone(),
+        }
+    }
+}
+
+impl LimitKeyEntry for LimitKey {
+    fn key(&self) -> &str {
+        &self.key.0
+    }
+}
+
+/// Custom JSONPath expressions per token kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsagePaths {
+    /// Input tokens.
+    #[serde(default)]
+    pub input: Option<String>,
+    /// Output tokens.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Total tokens.
+    #[serde(default)]
+    pub total: Option<String>,
+}
+
+fn default_rejected_code() -> u16 {
+    429
+}
+fn default_rejected_msg() -> String {
+    "Too many requests: token quota exceeded".to_string()
+}
+fn default_max_tokens() -> i64 {
+    1024
+}
+fn default_chars_per_token() -> i64 {
+    4
+}
+fn yes() -> bool {
+    true
+}
+fn default_failure_status() -> u16 {
+    503
+}
+fn default_gateway_count() -> i64 {
+    1
+}
+
+/// Where a request's limits come from.
+#[derive(Debug)]
+pub enum Limits {
+    /// Keyed by `rule_items`.
+    Keyed(KeySelector<Vec<Window>>),
+    /// One `global_threshold`.
+    Global(Vec<Window>),
+}
+
+/// Validated settings other than Redis and metrics.
+#[derive(Debug)]
+pub struct Settings {
+    /// Counter prefix in Redis: `token-limit:<rule_name>`.
+    pub prefix: String,
+    /// Limits.
+    pub limits: Limits,
+    /// Rejection status and message.
+    pub rejected_code: u16,
+    /// Rejection message.
+    pub rejected_msg: String,
+    /// Reservation on/off.
+    pub reservation: bool,
+    /// Output estimate without `max_tokens`.
+    pub default_max_tokens: u64,
+    /// Characters per token.
+    pub chars_per_token: u64,
+    /// Refund on error/abort without usage.
+    pub refund_on_error: bool,
+    /// Missing usage on success.
+    pub on_missing_usage: MissingUsage,
+    /// Inject `include_usage`.
+    pub include_usage: bool,
+    /// Usage reader.
+    pub extractor: Extractor,
+    /// Weights.
+    pub weights: Weights,
+    /// Failure mode.
+    pub failure_mode: FailureMode,
+    /// Deny status.
+    pub failure_status: u16,
+    /// Breaker.
+    pub breaker: BreakerConfig,
+    /// Gateway count for the fallback.
+    pub gateway_count: u64,
+    /// Quota headers on admitted responses.
+    pub show_limit_quota_header: bool,
+}
+
+fn positive(v: i64, at: &ConfigPath) -> Result<u64, ConfigError> {
+    u64::try_from(v).ok().filter(|&n| n > 0).ok_or_else(|| at.error(format!("must be a positive integer, got {v}")))
+}
+
+fn status(code: u16, at: &ConfigPath) -> Result<u16, ConfigError> {
+    if (200..=599).contains(&code) {
+        Ok(code)
+    } else {
+        Err(at.error(format!("must be an HTTP status 200-599, got {code}")))
+    }
+}
+
+fn jsonpath(
+    expr: &Option<String>,
+    at: &ConfigPath,
+) -> Result<Option<jsonpath_rust::parser::model::JpQuery>, ConfigError> {
+    let Some(expr) = expr else { return Ok(None) };
+    jsonpath_rust::parser::parse_json_path(expr)
+        .map(Some)
+        .map_err(|e| at.error(format!("`{expr}` is not a valid JSONPath: {e}")))
+}
+
+fn weight(w: f64, at: &ConfigPath) -> Result<(), ConfigError> {
+    if w.is_finite() && (0.0..=1000.0).contains(&w) {
+        Ok(())
+    } else {
+        Err(at.error(format!("must be between 0 and 1000, got {w}")))
+    }
+}
+
+impl Config {
+    /// Validates and compiles everything but the Redis client.
+    pub fn settings(&self, at: &ConfigPath) -> Result<Settings, ConfigError> {
+        let name = self.rule_name.trim();
+        if name.is_empty() {
+            return Err(at.field("rule_name").error("must not be empty"));
+        }
+        let limits = match (&self.rule_items, &self.global_threshold) {
+            (Some(items), None) => {
+                let items_at = at.field("rule_items");
+                Limits::Keyed(KeySelector::compile(items.clone(), &items_at, |entry: &LimitKey, key_at| {
+                    entry.thresholds().compile(key_at)
+                })?)
+            }
+            (None, Some(global)) => Limits::Global(global.compile(&at.field("global_threshold"))?),
+            (Some(_), Some(_)) => {
+                return Err(at.field("global_threshold").error("set either rule_items or global_threshold, not both"));
+            }
+            (None, None) => return Err(at.error("no limits: set rule_items or global_threshold")),
+        };
+        let extractor = match &self.usage_paths {
+            Some(p) => {
+                let here = at.field("usage_paths");
+                let paths = CustomPaths {
+                    input: jsonpath(&p.input, &here.field("input"))?,
+                    output: jsonpath(&p.output, &here.field("output"))?,
+                    total: jsonpath(&p.total, &here.field("total"))?,
+                };
+                if paths.input.is_none() && paths.output.is_none() && paths.total.is_none() {
+                    return Err(here.error("give at least one of input, output, total"));
+                }
+                Extractor::Custom(Box::new(paths))
+            }
+            None => Extractor::BuiltIn(self.usage_format),
+        };
+        let weights = self.token_weights.unwrap_or_default();
+        let w_at = at.field("token_weights");
+        weight(weights.input, &w_at.field("input"))?;
+        weight(weights.output, &w_at.field("output"))?;
+        weight(weights.total, &w_at.field("total"))?;
+        self.circuit_breaker.validate(&at.field("circuit_breaker"))?;
+        Ok(Settings {
+            prefix: format!("token-limit:{name}"),
+            limits,
+            rejected_code: status(self.rejected_code, &at.field("rejected_code"))?,
+            rejected_msg: self.rejected_msg.clone(),
+            reservation: self.reservation == Switch::On,
+            default_max_tokens: positive(self.default_max_tokens, &at.field("default_max_tokens"))?,
+            chars_per_token: positive(self.chars_per_token, &at.field("chars_per_token"))?,
+            refund_on_error: self.refund_on_error,
+            on_missing_usage: self.on_missing_usage,
+            include_usage: self.include_usage,
+            extractor,
+            weights,
+            failure_mode: self.failure_mode,
+            failure_status: status(self.failure_status, &at.field("failure_status"))?,
+            breaker: self.circuit_breaker,
+            gateway_count: positive(self.gateway_count, &at.field("gateway_count"))?,
+            show_limit_quota_header: self.show_limit_quota_header,
+        })
+    }
+}

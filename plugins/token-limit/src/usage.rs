@@ -1,0 +1,308 @@
+//! Token usage as LLM APIs report it: reading counts out of one JSON document (built-in formats or
+//! custom JSONPath), merging reports across streamed events without double counting, and weighting.
+
+use jsonpath_rust::parser::model::JpQuery;
+use jsonpath_rust::query::js_path_process;
+use serde_json::Value;
+
+/// Counts above this are treated as invalid (no real response has a trillion tokens).
+pub const MAX_COUNT: u64 = 1 << 40;
+
+/// Token counts from one response (or merged from its events). `None` = not reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Prompt / input tokens (cache reads and writes included for Anthropic).
+    pub input: Option<u64>,
+    /// Completion / output tokens.
+    pub output: Option<u64>,
+    /// Total tokens as reported.
+    pub total: Option<u64>,
+}
+
+impl Usage {
+    /// Whether no count was reported.
+    pub fn is_empty(&self) -> bool {
+        self.input.is_none() && self.output.is_none() && self.total.is_none()
+    }
+
+    /// Lays a later report over this one, field by field. Providers report cumulative counts
+    /// (DashScope in every event, Anthropic's `message_delta`), so the latest value wins and
+    /// nothing is ever added up twice.
+    pub fn merge(&mut self, later: Usage) {
+        self.input = later.input.or(self.input);
+        self.output = later.output.or(self.output);
+        self.total = later.total.or(self.total);
+    }
+}
+
+/// Which built-in response shape to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Any of the formats below.
+    #[default]
+    Auto,
+    /// OpenAI chat/completions (and Qwen compatible mode): `usage.prompt_tokens/completion_tokens`.
+    Openai,
+    /// OpenAI Responses API: `usage` or (streamed) `response.usage` with `input_tokens/output_tokens`.
+    OpenaiResponses,
+    /// DashScope native: `usage.input_tokens/output_tokens/total_tokens`, cumulative per event.
+    Qwen,
+    /// Anthropic Messages: `usage` / `message.usage` (message_start) / `usage` (message_delta).
+    Anthropic,
+}
+
+impl Format {
+    fn locations(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Format::Auto => &[&["usage"], &["response", "usage"], &["message", "usage"]],
+            Format::Openai | Format::Qwen => &[&["usage"]],
+            Format::OpenaiResponses => &[&["usage"], &["response", "usage"]],
+            Format::Anthropic => &[&["usage"], &["message", "usage"]],
+        }
+    }
+}
+
+/// What one document yielded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// The counts found.
+    pub usage: Usage,
+    /// A count was present but not a sane non-negative integer (negative, fractional, huge, text).
+    pub invalid: bool,
+}
+
+/// Custom JSONPath expressions per token kind, compiled at configure time.
+#[derive(Debug, Clone, Default)]
+pub struct CustomPaths {
+    /// Input tokens.
+    pub input: Option<JpQuery>,
+    /// Output tokens.
+    pub output: Option<JpQuery>,
+    /// Total tokens.
+    pub total: Option<JpQuery>,
+}
+
+/// Reads usage out of JSON documents.
+#[derive(Debug, Clone)]
+pub enum Extractor {
+    /// A built-in format.
+    BuiltIn(Format),
+    /// Custom JSONPath expressions.
+    Custom(Box<CustomPaths>),
+}
+
+impl Extractor {
+    /// Whether a document whose raw text lacks `"usage"` can be skipped without parsing it.
+    pub fn needs_usage_key(&self) -> bool {
+        matches!(self, Extractor::BuiltIn(_))
+    }
+
+    /// Extracts the counts of one JSON document.
+    pub fn extract(&self, doc: &Value) -> Extracted {
+        match self {
+            Extractor::BuiltIn(format) => {
+                let found = format.locations().iter().find_map(|path| lookup(doc, path).filter(|v| v.is_object()));
+                found.map_or_else(Extracted::default, read_usage_object)
+            }
+            Extractor::Custom(paths) => {
+                let mut invalid = false;
+                let mut run = |q: &Option<JpQuery>| {
+                    let q = q.as_ref()?;
+                    let results = js_path_process(q, doc).ok()?;
+                    let value = results.into_iter().map(|r| r.val()).find(|v| !v.is_null())?;
+                    let (n, bad) = count(value);
+                    invalid |= bad;
+                    n
+                };
+                let usage = Usage { input: run(&paths.input), output: run(&paths.output), total: run(&paths.total) };
+                Extracted { usage, invalid }
+            }
+        }
+    }
+}
+
+fn lookup<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(doc, |v, k| v.get(k))
+}
+
+/// Reads a usage object of any built-in format.
+pub fn read_usage_object(obj: &Value) -> Extracted {
+    let mut invalid = false;
+    let mut field = |name: &str| {
+        let (n, bad) = obj.get(name).map_or((None, false), count);
+        invalid |= bad;
+        n
+    };
+    let prompt = field("prompt_tokens");
+    let input_tokens = field("input_tokens");
+    let cache_write = field("cache_creation_input_tokens");
+    let cache_read = field("cache_read_input_tokens");
+    let completion = field("completion_tokens");
+    let output_tokens = field("output_tokens");
+    let total = field("total_tokens");
+    let input = prompt
+        .or(input_tokens)
+        .map(|n| n.saturating_add(cache_write.unwrap_or(0)).saturating_add(cache_read.unwrap_or(0)));
+    let input = input.or_else(|| match (cache_write, cache_read) {
+        (None, None) => None,
+        (w, r) => Some(w.unwrap_or(0).saturating_add(r.unwrap_or(0))),
+    });
+    Extracted { usage: Usage { input, output: completion.or(output_tokens), total }, invalid }
+}
+
+/// A token count: `(Some(n), false)` for a sane integer, `(None, true)` for garbage, `(None, false)` for null.
+fn count(value: &Value) -> (Option<u64>, bool) {
+    match value {
+        Value::Null => (None, false),
+        Value::Number(n) => match n.as_u64() {
+            Some(v) if v <= MAX_COUNT => (Some(v), false),
+            Some(_) => (None, true),
+            None => match n.as_f64() {
+                // Whole floats (`12.0`) are tolerated; negative, fractional or huge ones are not.
+                Some(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= MAX_COUNT as f64 => {
+                    (Some(f as u64), false)
+                }
+                _ => (None, true),
+            },
+        },
+        _ => (None, true),
+    }
+}
+
+/// Weights per token kind (e.g. output tokens count double). All default to 1.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// Weight of input tokens.
+    #[serde(default = "one")]
+    pub input: f64,
+    /// Weight of output tokens.
+    #[serde(default = "one")]
+    pub output: f64,
+    /// Weight of the total, used only when neither input nor output is reported.
+    #[serde(default = "one")]
+    pub total: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights { input: 1.0, output: 1.0, total: 1.0 }
+    }
+}
+
+impl Weights {
+    /// The tokens to charge for `usage`, rounded up; `None` when nothing was reported.
+    pub fn cost(&self, usage: &Usage) -> Option<u64> {
+        let raw = if usage.input.is_some() || usage.output.is_some() {
+            self.input * usage.input.unwrap_or(0) as f64 + self.output * usage.output.unwrap_or(0) as f64
+        } else {
+            self.total * usage.total? as f64
+        };
+        let capped = raw.ceil().clamp(0.0, (MAX_COUNT * 16) as f64);
+        Some(capped as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn auto(doc: Value) -> Extracted {
+        Extractor::BuiltIn(Format::Auto).extract(&doc)
+    }
+
+    fn usage(input: Option<u64>, output: Option<u64>, total: Option<u64>) -> Usage {
+        Usage { input, output, total }
+    }
+
+    #[test]
+    fn reads_openai_chat_usage() {
+        let e =
+            auto(json!({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}}));
+        assert_eq!(e.usage, usage(Some(12), Some(30), Some(42)));
+        assert!(!e.invalid);
+    }
+
+    #[test]
+    fn reads_responses_api_usage_plain_and_streamed() {
+        let plain =
+            auto(json!({"object": "response", "usage": {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12}}));
+        assert_eq!(plain.usage, usage(Some(5), Some(7), Some(12)));
+        let completed =
+            auto(json!({"type": "response.completed", "response": {"usage": {"input_tokens": 3, "output_tokens": 4}}}));
+        assert_eq!(completed.usage, usage(Some(3), Some(4), None));
+        let created = auto(json!({"type": "response.created", "response": {"usage": null}}));
+        assert!(created.usage.is_empty());
+    }
+
+    #[test]
+    fn reads_anthropic_start_and_delta_with_cache_tokens() {
+        let start = auto(
+            json!({"type": "message_start", "message": {"usage": {"input_tokens": 25, "cache_read_input_tokens": 5, "output_tokens": 1}}}),
+        );
+        assert_eq!(start.usage, usage(Some(30), Some(1), None));
+        let delta = auto(json!({"type": "message_delta", "usage": {"output_tokens": 15}}));
+        let mut merged = start.usage;
+        merged.merge(delta.usage);
+        assert_eq!(merged, usage(Some(30), Some(15), None));
+    }
+
+    #[test]
+    fn later_cumulative_reports_replace_earlier_ones() {
+        let mut u = Usage::default();
+        for out in [1, 5, 9] {
+            u.merge(usage(Some(10), Some(out), Some(10 + out)));
+        }
+        assert_eq!(u, usage(Some(10), Some(9), Some(19)));
+    }
+
+    #[test]
+    fn garbage_counts_are_invalid_not_panics() {
+        for bad in [json!(-5), json!(1.5), json!(1e30), json!("12"), json!(u64::MAX), json!([1])] {
+            let e = auto(json!({"usage": {"prompt_tokens": bad, "completion_tokens": 3}}));
+            assert!(e.invalid, "{bad}");
+            assert_eq!(e.usage.input, None);
+            assert_eq!(e.usage.output, Some(3));
+        }
+        assert_eq!(auto(json!({"usage": {"prompt_tokens": 7.0}})).usage.input, Some(7));
+        assert!(auto(json!({"usage": "none"})).usage.is_empty());
+        assert!(auto(json!([1, 2])).usage.is_empty());
+    }
+
+    #[test]
+    fn explicit_formats_only_look_where_they_should() {
+        let doc = json!({"message": {"usage": {"input_tokens": 3}}});
+        assert!(Extractor::BuiltIn(Format::Openai).extract(&doc).usage.is_empty());
+        assert_eq!(Extractor::BuiltIn(Format::Anthropic).extract(&doc).usage.input, Some(3));
+    }
+
+    #[test]
+    fn custom_paths_read_other_providers() {
+        let parse = |s: &str| jsonpath_rust::parser::parse_json_path(s).unwrap();
+        let paths = CustomPaths {
+            input: Some(parse("$.meta.tokens.in")),
+            output: Some(parse("$.meta.tokens.out")),
+            total: None,
+        };
+        let e = Extractor::Custom(Box::new(paths)).extract(&json!({"meta": {"tokens": {"in": 4, "out": -1}}}));
+        assert_eq!(e.usage, usage(Some(4), None, None));
+        assert!(e.invalid);
+    }
+
+    #[test]
+    fn weights_round_up_and_fall_back_to_total() {
+        let w = Weights { input: 1.0, output: 2.0, total: 1.0 };
+        assert_eq!(w.cost(&usage(Some(10), Some(5), Some(15))), Some(20));
+        assert_eq!(w.cost(&usage(None, None, Some(15))), Some(15));
+        assert_eq!(w.cost(&Usage::default()), None);
+        let half = Weights { input: 0.5, output: 0.5, total: 1.0 };
+        assert_eq!(half.cost(&usage(Some(3), Some(0), None)), Some(2));
+        assert_eq!(Weights::default().cost(&usage(Some(MAX_COUNT), Some(MAX_COUNT), None)), Some(2 * MAX_COUNT));
+    }
+}
