@@ -19,9 +19,9 @@ pub struct Example {
     pub config: Value,
 }
 
-/// Config examples in README code blocks tagged `yaml`, `yml` or `json`. A Kubernetes object
-/// contributes its `spec.defaultConfig` when it is a `WasmPlugin` and nothing otherwise; blocks
-/// tagged with a second word `fragment` (```` ```yaml fragment ````) are partial and skipped.
+/// Config examples in README code blocks tagged `yaml`, `yml` or `json`. A `WasmPlugin` (or a snippet
+/// of its `spec`) contributes its `defaultConfig`; other Kubernetes objects nothing; blocks tagged
+/// with a second word `fragment` (```` ```yaml fragment ````) are partial and skipped.
 pub fn readme_examples(readme: &str, file: &str) -> Result<Vec<Example>, String> {
     let mut examples = Vec::new();
     let mut lines = readme.lines().enumerate();
@@ -50,17 +50,50 @@ pub fn readme_examples(readme: &str, file: &str) -> Result<Vec<Example>, String>
         if !value.is_object() {
             continue;
         }
-        let config = if value.get("apiVersion").is_some() && value.get("kind").is_some() {
-            match (&value["kind"], &value["spec"]["defaultConfig"]) {
-                (Value::String(kind), c @ Value::Object(_)) if kind == "WasmPlugin" => c.clone(),
-                _ => continue,
-            }
-        } else {
-            value
+        let Some(config) = config_in(value) else {
+            continue;
         };
         examples.push(Example { origin, config });
     }
     Ok(examples)
+}
+
+/// Fields of a `WasmPlugin`'s `spec`, for recognising README snippets of one.
+const WASM_PLUGIN_SPEC_FIELDS: [&str; 11] = [
+    "url",
+    "phase",
+    "priority",
+    "failStrategy",
+    "imagePullPolicy",
+    "imagePullSecret",
+    "sha256",
+    "defaultConfig",
+    "defaultConfigDisable",
+    "matchRules",
+    "pluginName",
+];
+
+/// The plugin config a README block shows: the block itself, or the `defaultConfig` of a `WasmPlugin`
+/// (whole, its `spec`, or a snippet of its `spec` fields). None for other Kubernetes objects and for
+/// `WasmPlugin` snippets without a `defaultConfig`.
+fn config_in(value: Value) -> Option<Value> {
+    let Value::Object(map) = &value else {
+        return None;
+    };
+    if map.contains_key("apiVersion") && map.contains_key("kind") {
+        return (value["kind"] == "WasmPlugin" && value["spec"]["defaultConfig"].is_object())
+            .then(|| value["spec"]["defaultConfig"].clone());
+    }
+    if map.len() == 1
+        && let Some(spec) = map.get("spec")
+        && spec.get("defaultConfig").is_some()
+    {
+        return spec["defaultConfig"].is_object().then(|| spec["defaultConfig"].clone());
+    }
+    if map.keys().all(|k| WASM_PLUGIN_SPEC_FIELDS.contains(&k.as_str())) {
+        return value["defaultConfig"].is_object().then(|| value["defaultConfig"].clone());
+    }
+    Some(value)
 }
 
 fn read_yaml(path: &Path) -> Result<Value, String> {
@@ -194,10 +227,13 @@ mod tests {
         let readme = "# x\n\n```yaml\nlimit: 5\n```\n\n```json\n{\"limit\": 6}\n```\n\n\
             ```yaml fragment\nredis: {}\n```\n\n```sh\necho hi\n```\n\n\
             ```yaml\napiVersion: extensions.higress.io/v1alpha1\nkind: WasmPlugin\nspec:\n  defaultConfig:\n    limit: 7\n```\n\n\
-            ```yaml\napiVersion: networking.higress.io/v1\nkind: McpBridge\nspec: {}\n```\n";
+            ```yaml\napiVersion: networking.higress.io/v1\nkind: McpBridge\nspec: {}\n```\n\n\
+            ```yaml\n  defaultConfig:\n    limit: 8\n  matchRules: []\n```\n\n\
+            ```yaml\nspec:\n  defaultConfig:\n    limit: 9\n```\n\n\
+            ```yaml\nmatchRules:\n- ingress: [a]\n  config: {limit: 1}\n```\n";
         let examples = readme_examples(readme, "README.md")?;
         let limits: Vec<i64> = examples.iter().filter_map(|e| e.config["limit"].as_i64()).collect();
-        assert_eq!(limits, [5, 6, 7]);
+        assert_eq!(limits, [5, 6, 7, 8, 9]);
         assert_eq!(examples[0].origin, "README.md:3 (```yaml block)");
         assert!(readme_examples("```yaml\n: : bad\n  - x\n```\n", "R").is_err());
         Ok(())

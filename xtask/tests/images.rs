@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{Registry, TempDir, fixture_xtask, run_ok, skopeo, stderr, stdout, xtask};
+use support::{Auth, Registry, TempDir, TokenService, fixture_xtask, run_ok, skopeo, stderr, stdout, xtask};
 
 const DOC: &str = "application/vnd.module.wasm.doc.v1+markdown";
 const SPEC: &str = "application/vnd.module.wasm.spec.v1+yaml";
@@ -117,7 +117,7 @@ fn every_plugin_image_round_trips_through_a_registry_and_skopeo() {
     ));
     assert!(plugins.iter().any(|p| p.name == "tiny-filter"), "{plugins:?}");
 
-    let registry = Registry::start(None);
+    let registry = Registry::start(Auth::Open);
     for plugin in &plugins {
         let from_fixture = plugin.dir.starts_with(support::fixture_root());
         let mut push = if from_fixture { fixture_xtask(docker.path(), &fixture_target) } else { xtask(docker.path()) };
@@ -225,7 +225,7 @@ fn pushing_to_a_registry_that_is_down_fails_clearly_and_writes_nothing() {
 #[test]
 fn a_registry_with_htpasswd_auth_refuses_bad_credentials_and_accepts_good_ones() {
     let hash = bcrypt::hash("s3cret-pw", 4).expect("bcrypt");
-    let registry = Registry::start(Some(&format!("alice:{hash}\n")));
+    let registry = Registry::start(Auth::Htpasswd(&format!("alice:{hash}\n")));
     let docker = TempDir::new("docker-config");
     let target = support::shared_fixture_target();
     let to = format!("{}/secure/tiny-filter:0.3.1", registry.host);
@@ -285,7 +285,7 @@ fn a_registry_with_htpasswd_auth_refuses_bad_credentials_and_accepts_good_ones()
 
 #[test]
 fn manifest_pins_the_digest_that_the_tag_points_to() {
-    let registry = Registry::start(None);
+    let registry = Registry::start(Auth::Open);
     let docker = TempDir::new("docker-config");
     let target = support::shared_fixture_target();
     let tagged = format!("{}/tiny-filter:0.3.1", registry.host);
@@ -319,4 +319,39 @@ fn manifest_pins_the_digest_that_the_tag_points_to() {
         assert_eq!(spec["defaultConfig"]["greeting"].as_str(), Some("hello"));
         assert_eq!(spec["defaultConfig"]["redis"]["service_port"].as_i64(), Some(6379));
     }
+}
+
+#[test]
+fn a_registry_with_bearer_token_auth_gets_a_token_for_the_repository() {
+    let tokens = TokenService::start("bob", "t0ken-pw");
+    let registry = Registry::start(Auth::Bearer { realm: &tokens.realm });
+    let docker = TempDir::new("docker-config");
+    let target = support::shared_fixture_target();
+    let to = format!("{}/bearer/tiny-filter:0.3.1", registry.host);
+    let push = |password: &str| {
+        fixture_xtask(docker.path(), &target)
+            .env("XTASK_REGISTRY_USER", "bob")
+            .env("XTASK_REGISTRY_PASSWORD", password)
+            .args(["push", "--plugin", "tiny-filter", "--to", &to, "--insecure"])
+            .output()
+            .expect("run xtask push")
+    };
+
+    let refused = push("wrong");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains(&format!("registry {} refused the credentials of user `bob`", registry.host)),
+        "{}",
+        stderr(&refused)
+    );
+
+    let ok = push("t0ken-pw");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).trim().starts_with(&format!("{}/bearer/tiny-filter@sha256:", registry.host)));
+    let requests = tokens.requests.lock().expect("requests").clone();
+    assert!(
+        requests.iter().any(|r| r
+            .starts_with("GET /token?service=xtask-registry&scope=repository%3Abearer%2Ftiny-filter%3Apull%2Cpush")),
+        "token requests: {requests:?}"
+    );
 }

@@ -99,9 +99,21 @@ pub struct Registry {
     dir: TempDir,
 }
 
+/// How a test registry authenticates clients.
+#[derive(Debug)]
+pub enum Auth<'a> {
+    /// Anyone may push and pull.
+    Open,
+    /// Basic auth against `user:bcrypt-hash` lines.
+    Htpasswd(&'a str),
+    /// Bearer tokens: the registry's `silly` auth challenges with `Bearer realm=REALM` and accepts
+    /// any token; the token service at `realm` (see [`TokenService`]) checks the credentials.
+    Bearer { realm: &'a str },
+}
+
 impl Registry {
-    /// Starts a registry; `htpasswd` holds `user:bcrypt-hash` lines to require Basic auth.
-    pub fn start(htpasswd: Option<&str>) -> Registry {
+    /// Starts a registry with the given auth.
+    pub fn start(auth: Auth<'_>) -> Registry {
         let dir = TempDir::new("registry");
         let mut last_log = String::new();
         // A free port can be taken between probing and binding: try a few.
@@ -113,10 +125,19 @@ impl Registry {
                 "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n  secret: xtask-test\n  headers:\n    X-Xtask-Registry: [\"{id}\"]\n",
                 dir.path().join("data").display()
             );
-            if let Some(lines) = htpasswd {
-                let path = dir.path().join("htpasswd");
-                std::fs::write(&path, lines).expect("write htpasswd");
-                config.push_str(&format!("auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n", path.display()));
+            match auth {
+                Auth::Open => {}
+                Auth::Htpasswd(lines) => {
+                    let path = dir.path().join("htpasswd");
+                    std::fs::write(&path, lines).expect("write htpasswd");
+                    config.push_str(&format!(
+                        "auth:\n  htpasswd:\n    realm: xtask-test\n    path: {}\n",
+                        path.display()
+                    ));
+                }
+                Auth::Bearer { realm } => {
+                    config.push_str(&format!("auth:\n  silly:\n    realm: {realm}\n    service: xtask-registry\n"))
+                }
             }
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).expect("write registry config");
@@ -178,4 +199,76 @@ pub fn skopeo() -> Command {
     let mut cmd = Command::new("skopeo");
     cmd.arg("--insecure-policy");
     cmd
+}
+
+/// A token service for bearer auth: answers `GET /token` with a token when the request carries
+/// Basic credentials `user:password`, else 401. Records each request line. Stops on drop.
+#[derive(Debug)]
+pub struct TokenService {
+    pub realm: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TokenService {
+    pub fn start(user: &str, password: &str) -> TokenService {
+        use base64::Engine;
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind token service");
+        let addr = listener.local_addr().expect("token service addr");
+        let expected =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopped) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut authorized = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("authorization")
+                        && value.trim() == expected
+                    {
+                        authorized = true;
+                    }
+                }
+                seen.lock().expect("requests lock").push(request_line.trim().to_string());
+                let (status, body) = if authorized {
+                    ("200 OK", r#"{"token":"xtask-test-token","expires_in":300}"#)
+                } else {
+                    ("401 Unauthorized", r#"{"details":"bad credentials"}"#)
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenService { realm: format!("http://{addr}/token"), requests, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let addr = self.realm.trim_start_matches("http://").trim_end_matches("/token").to_string();
+        let _ = std::net::TcpStream::connect(addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
