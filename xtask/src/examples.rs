@@ -162,15 +162,6 @@ pub fn check(plugin: &Plugin) -> Vec<String> {
     problems
 }
 
-/// Fails with every problem [`check`] finds: images and manifests ship only consistent specs.
-pub fn ensure_consistent(plugin: &Plugin) -> anyhow::Result<()> {
-    let problems = check(plugin);
-    if !problems.is_empty() {
-        anyhow::bail!("{}: config examples disagree with spec.yaml:\n  {}", plugin.name, problems.join("\n  "));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

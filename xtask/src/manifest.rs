@@ -53,7 +53,6 @@ pub fn run(mut flags: Flags) -> Result<()> {
 /// The `WasmPlugin` document for `plugin` pulled from `url`.
 pub fn wasm_plugin(ws: &Workspace, plugin: &Plugin, url: &str, namespace: &str) -> Result<String> {
     let spec = spec::load(plugin)?;
-    crate::examples::ensure_consistent(plugin)?;
     let config_path = plugin.dir.join(DEFAULT_CONFIG_FILE);
     let text = std::fs::read_to_string(&config_path).with_context(|| {
         format!(
@@ -65,6 +64,15 @@ pub fn wasm_plugin(ws: &Workspace, plugin: &Plugin, url: &str, namespace: &str) 
         .with_context(|| format!("{} is not valid YAML", config_path.display()))?;
     if !default_config.is_mapping() {
         bail!("{} must hold a mapping (the plugin's config object)", config_path.display());
+    }
+    let as_json = serde_json::to_value(&default_config).context("converting the default config to JSON")?;
+    let errors = crate::schema::validate(crate::schema::config_schema(&spec.config_schema), &as_json);
+    if !errors.is_empty() {
+        bail!(
+            "{} does not match spec.yaml configSchema:\n  {}",
+            ws.relative(&config_path).display(),
+            errors.join("\n  ")
+        );
     }
 
     let mut metadata = Mapping::new();
@@ -87,4 +95,32 @@ pub fn wasm_plugin(ws: &Workspace, plugin: &Plugin, url: &str, namespace: &str) 
         plugin.name,
         ws.relative(&plugin.dir).display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn scratch_plugin(default_config: &str) -> Result<(Workspace, Plugin), std::io::Error> {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace/plugins/tiny-filter");
+        let root: PathBuf = std::env::temp_dir().join(format!("xtask-manifest-{}", std::process::id()));
+        let dir = root.join("plugins/tiny-filter");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(fixture.join("spec.yaml"), dir.join("spec.yaml"))?;
+        std::fs::write(dir.join(DEFAULT_CONFIG_FILE), default_config)?;
+        let plugin = Plugin { name: "tiny-filter".into(), dir, repository: None };
+        Ok((Workspace { root: root.clone(), target_dir: root.join("target"), plugins: vec![plugin.clone()] }, plugin))
+    }
+
+    #[test]
+    fn a_default_config_the_schema_rejects_is_refused() -> Result<(), std::io::Error> {
+        let (ws, plugin) = scratch_plugin("greeting: 5\n")?;
+        let result = wasm_plugin(&ws, &plugin, "oci://localhost:5000/x@sha256:00", "ns");
+        std::fs::remove_dir_all(&ws.root)?;
+        let message = format!("{:#}", result.err().map(|e| e.to_string()).unwrap_or_default());
+        assert!(message.contains("plugins/tiny-filter/default-config.yaml does not match"), "{message}");
+        assert!(message.contains("/greeting: expected string, got integer 5"), "{message}");
+        Ok(())
+    }
 }

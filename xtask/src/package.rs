@@ -100,7 +100,9 @@ pub fn assemble(
     };
     check_tag(&version)?;
     let spec = spec::load(plugin)?;
-    crate::examples::ensure_consistent(plugin)?;
+    for problem in crate::examples::check(plugin) {
+        eprintln!("warning: {problem}");
+    }
     let readme_path = plugin.dir.join("README.md");
     let readme = std::fs::read(&readme_path)
         .with_context(|| format!("reading {}", readme_path.display()))?;
