@@ -1,0 +1,71 @@
+//! `proxy_http_call` (a.k.a. dispatch_http_call): an HTTP request to a named cluster whose
+//! response arrives later through `proxy_on_http_call_response`.
+
+use std::time::Duration;
+
+use wasmtime::{Caller, Linker};
+
+use super::proxy::emit_log;
+use super::wrap;
+use crate::abi::{self, status};
+use crate::http::upstream;
+use crate::vm::VmEvent;
+use crate::vm::memory::{self, Fail};
+use crate::vm::state::HostState;
+
+type R = Result<i32, Fail>;
+
+pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wrap!(linker, "env", "proxy_http_call", http_call, (up, ul, hp, hl, bp, bl, tp, tl, timeout, token_out));
+    wrap!(linker, "env", "proxy_dispatch_http_call", http_call, (up, ul, hp, hl, bp, bl, tp, tl, timeout, token_out));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn http_call(
+    c: &mut Caller<'_, HostState>,
+    up: i32,
+    ul: i32,
+    hp: i32,
+    hl: i32,
+    bp: i32,
+    bl: i32,
+    tp: i32,
+    tl: i32,
+    timeout: i32,
+    token_out: i32,
+) -> R {
+    let cluster = memory::read_string(c, up, ul)?;
+    let headers = memory::read(c, hp, hl)?;
+    let body = memory::read(c, bp, bl)?;
+    memory::check(c, tp, tl)?;
+    memory::check(c, token_out, 4)?;
+    let Some(headers) = abi::decode_pairs(&headers) else {
+        return Ok(status::BAD_ARGUMENT);
+    };
+    let headers: Vec<_> = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    let has = |name: &[u8]| headers.iter().any(|(k, _)| k.as_slice() == name);
+    let state = c.data_mut();
+    if !state.worker.clusters.contains_key(&cluster) {
+        emit_log(state, log::Level::Debug, format!("proxy_http_call: unknown cluster {cluster:?}"));
+        return Ok(status::BAD_ARGUMENT);
+    }
+    if !has(b":method") || !has(b":path") || !has(b":authority") {
+        return Ok(status::BAD_ARGUMENT);
+    }
+    let token = state.next_http_token();
+    let ctx = state.effective_context;
+    state.http_calls.insert(token, ctx);
+    let worker = state.worker.clone();
+    let events = state.events.clone();
+    let timeout = Duration::from_millis(timeout.max(1) as u32 as u64);
+    tokio::task::spawn_local(async move {
+        let Some(cluster) = worker.clusters.get(&cluster) else {
+            return;
+        };
+        let response = upstream::http_call(&worker.upstream, cluster, headers, body, timeout).await;
+        let _ = events.send(VmEvent::HttpCallResponse { token, response });
+    });
+    memory::write_u32(c, token_out, token)?;
+    Ok(status::OK)
+}

@@ -1,0 +1,244 @@
+//! Core proxy-wasm host calls: logging, time, ticks, effective context, stream control,
+//! local responses, foreign functions and the gRPC stubs.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wasmtime::{Caller, Linker};
+
+use super::wrap;
+use crate::abi::{self, status};
+use crate::shared::LogRecord;
+use crate::vm::VmEvent;
+use crate::vm::memory::{self, Fail};
+use crate::vm::state::{HostState, LocalReply};
+
+type R = Result<i32, Fail>;
+
+pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wrap!(linker, "env", "proxy_log", log, (level, ptr, len));
+    wrap!(linker, "env", "proxy_get_log_level", get_log_level, (out));
+    wrap!(linker, "env", "proxy_get_current_time_nanoseconds", current_time, (out));
+    wrap!(linker, "env", "proxy_set_tick_period_milliseconds", set_tick_period, (period));
+    wrap!(linker, "env", "proxy_set_effective_context", set_effective_context, (id));
+    wrap!(linker, "env", "proxy_continue_stream", continue_stream, (kind));
+    wrap!(linker, "env", "proxy_continue_request", continue_request, ());
+    wrap!(linker, "env", "proxy_continue_response", continue_response, ());
+    wrap!(linker, "env", "proxy_close_stream", close_stream, (kind));
+    wrap!(linker, "env", "proxy_clear_route_cache", ok0, ());
+    wrap!(linker, "env", "proxy_done", ok0, ());
+    wrap!(linker, "env", "proxy_send_local_response", send_local_response, (code, dp, dl, bp, bl, hp, hl, grpc));
+    wrap!(linker, "env", "proxy_call_foreign_function", call_foreign_function, (np, nl, ap, al, rp, rl));
+    wrap!(linker, "env", "proxy_get_status", get_status, (code_out, ptr_out, len_out));
+    wrap!(linker, "env", "proxy_grpc_call", unimplemented12, (a, b, c, d, e, f, g, h, i, j, k, l));
+    wrap!(linker, "env", "proxy_grpc_stream", unimplemented9, (a, b, c, d, e, f, g, h, i));
+    wrap!(linker, "env", "proxy_grpc_send", unimplemented4, (a, b, c, d));
+    wrap!(linker, "env", "proxy_grpc_cancel", unimplemented1, (a));
+    wrap!(linker, "env", "proxy_grpc_close", unimplemented1, (a));
+    Ok(())
+}
+
+fn log(c: &mut Caller<'_, HostState>, level: i32, ptr: i32, len: i32) -> R {
+    let message = memory::read_string(c, ptr, len)?;
+    emit_log(c.data_mut(), abi::log_level(level), message);
+    Ok(status::OK)
+}
+
+/// Writes a plugin log line to the host log and the captured log records.
+pub fn emit_log(state: &mut HostState, level: log::Level, message: String) {
+    if state.configuring && level <= log::Level::Warn {
+        state.start_logs.push(message.clone());
+    }
+    if level > state.worker.log_filter {
+        return;
+    }
+    log::log!(target: "wasm", level, "[{}] {}", state.plugin.name, message);
+    state.shared.push_log(LogRecord { plugin: state.plugin.name.clone(), level, message });
+}
+
+fn get_log_level(c: &mut Caller<'_, HostState>, out: i32) -> R {
+    let level = abi::abi_log_level(c.data().worker.log_filter);
+    memory::write_u32(c, out, level as u32)?;
+    Ok(status::OK)
+}
+
+fn current_time(c: &mut Caller<'_, HostState>, out: i32) -> R {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+    memory::write_u64(c, out, now)?;
+    Ok(status::OK)
+}
+
+fn set_tick_period(c: &mut Caller<'_, HostState>, period: i32) -> R {
+    let state = c.data_mut();
+    let generation = state.tick_period.get().wrapping_add(1);
+    state.tick_period.set(generation);
+    let period = period as u32;
+    if period > 0 {
+        let cell = state.tick_period.clone();
+        let events = state.events.clone();
+        tokio::task::spawn_local(async move {
+            let mut interval = tokio::time::interval(Duration::from_millis(period as u64));
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                if cell.get() != generation || events.send(VmEvent::Tick).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(status::OK)
+}
+
+fn set_effective_context(c: &mut Caller<'_, HostState>, id: i32) -> R {
+    let state = c.data_mut();
+    let id = id as u32;
+    if id == state.root_context_id || state.streams.contains_key(&id) {
+        state.effective_context = id;
+        Ok(status::OK)
+    } else {
+        Ok(status::BAD_ARGUMENT)
+    }
+}
+
+fn continue_stream(c: &mut Caller<'_, HostState>, kind: i32) -> R {
+    let Some(stream) = c.data().stream() else {
+        return Ok(status::BAD_ARGUMENT);
+    };
+    {
+        let mut d = stream.data.borrow_mut();
+        match kind {
+            abi::stream::REQUEST => d.resume_request = true,
+            abi::stream::RESPONSE => d.resume_response = true,
+            _ => return Ok(status::BAD_ARGUMENT),
+        }
+    }
+    stream.notify.notify_one();
+    Ok(status::OK)
+}
+
+fn continue_request(c: &mut Caller<'_, HostState>) -> R {
+    continue_stream(c, abi::stream::REQUEST)
+}
+
+fn continue_response(c: &mut Caller<'_, HostState>) -> R {
+    continue_stream(c, abi::stream::RESPONSE)
+}
+
+fn close_stream(c: &mut Caller<'_, HostState>, kind: i32) -> R {
+    let Some(stream) = c.data().stream() else {
+        return Ok(status::BAD_ARGUMENT);
+    };
+    if kind != abi::stream::REQUEST && kind != abi::stream::RESPONSE {
+        return Ok(status::BAD_ARGUMENT);
+    }
+    stream.data.borrow_mut().closed = true;
+    stream.notify.notify_one();
+    Ok(status::OK)
+}
+
+fn ok0(_c: &mut Caller<'_, HostState>) -> R {
+    Ok(status::OK)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_local_response(
+    c: &mut Caller<'_, HostState>,
+    code: i32,
+    dp: i32,
+    dl: i32,
+    bp: i32,
+    bl: i32,
+    hp: i32,
+    hl: i32,
+    _grpc: i32,
+) -> R {
+    let details = memory::read_string(c, dp, dl)?;
+    let body = memory::read(c, bp, bl)?;
+    let headers = memory::read(c, hp, hl)?;
+    let Some(headers) = crate::abi::decode_pairs(&headers) else {
+        return Ok(status::BAD_ARGUMENT);
+    };
+    let Some(stream) = c.data().stream() else {
+        return Ok(status::BAD_ARGUMENT);
+    };
+    let status_code = u16::try_from(code).ok().filter(|s| (100..=999).contains(s));
+    let Some(status_code) = status_code else {
+        return Ok(status::BAD_ARGUMENT);
+    };
+    {
+        let mut d = stream.data.borrow_mut();
+        if d.local_reply.is_none() && !d.response_sent {
+            d.local_reply = Some(LocalReply {
+                status: status_code,
+                headers: headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+                body,
+                details,
+            });
+        }
+    }
+    stream.notify.notify_one();
+    Ok(status::OK)
+}
+
+fn call_foreign_function(c: &mut Caller<'_, HostState>, np: i32, nl: i32, ap: i32, al: i32, rp: i32, rl: i32) -> R {
+    let name = memory::read_string(c, np, nl)?;
+    memory::check(c, ap, al)?;
+    memory::check(c, rp, 4)?;
+    memory::check(c, rl, 4)?;
+    emit_log(
+        c.data_mut(),
+        log::Level::Debug,
+        format!("proxy_call_foreign_function: no foreign function named {name:?}"),
+    );
+    Ok(status::NOT_FOUND)
+}
+
+fn get_status(c: &mut Caller<'_, HostState>, code_out: i32, ptr_out: i32, len_out: i32) -> R {
+    memory::write_u32(c, code_out, 0)?;
+    memory::write_u32(c, ptr_out, 0)?;
+    memory::write_u32(c, len_out, 0)?;
+    Ok(status::OK)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn unimplemented12(
+    _c: &mut Caller<'_, HostState>,
+    _a: i32,
+    _b: i32,
+    _d: i32,
+    _e: i32,
+    _f: i32,
+    _g: i32,
+    _h: i32,
+    _i: i32,
+    _j: i32,
+    _k: i32,
+    _l: i32,
+    _m: i32,
+) -> R {
+    Ok(status::UNIMPLEMENTED)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn unimplemented9(
+    _c: &mut Caller<'_, HostState>,
+    _a: i32,
+    _b: i32,
+    _d: i32,
+    _e: i32,
+    _f: i32,
+    _g: i32,
+    _h: i32,
+    _i: i32,
+    _j: i32,
+) -> R {
+    Ok(status::UNIMPLEMENTED)
+}
+
+fn unimplemented4(_c: &mut Caller<'_, HostState>, _a: i32, _b: i32, _d: i32, _e: i32) -> R {
+    Ok(status::UNIMPLEMENTED)
+}
+
+fn unimplemented1(_c: &mut Caller<'_, HostState>, _a: i32) -> R {
+    Ok(status::UNIMPLEMENTED)
+}

@@ -1,0 +1,666 @@
+//! One HTTP stream through its filter chain, with Envoy's semantics: request hooks in order,
+//! response hooks in reverse, pauses until `proxy_continue_stream`, bodies chunk by chunk
+//! (buffered only while a filter asks), local replies from request hooks going through the
+//! response hooks of the filters that saw the request, local replies from response hooks
+//! replacing the response, and `on_done`/`on_log`/`on_delete` when the stream ends.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use tokio::sync::mpsc;
+
+use crate::abi::{data_action, header_action};
+use crate::http::body::HostBody;
+use crate::http::upstream::{self, Lease, is_hop_by_hop, read_frame};
+use crate::shared::SharedState;
+use crate::vm::PluginVm;
+use crate::vm::state::{Headers, LocalReply, Stream, StreamInfo};
+use crate::worker::{VmRef, Worker};
+
+static NEXT_STREAM_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The downstream connection is reset instead of answered (`proxy_close_stream`, broken body).
+#[derive(Debug)]
+pub struct StreamReset(String);
+
+impl std::fmt::Display for StreamReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stream reset: {}", self.0)
+    }
+}
+
+impl std::error::Error for StreamReset {}
+
+/// Why a stream stopped flowing normally.
+enum Interrupt {
+    Reply(LocalReply),
+    Reset(String),
+}
+
+struct Filter {
+    vm: VmRef,
+    ctx: u32,
+}
+
+/// The filters of one stream; ends their contexts when the last reference goes.
+struct Chain {
+    stream: Rc<Stream>,
+    filters: Vec<Filter>,
+    shared: Arc<SharedState>,
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        self.stream.data.borrow_mut().ended = true;
+        for f in &self.filters {
+            match f.vm.try_borrow_mut() {
+                Ok(mut vm) => vm.end_http_context(f.ctx),
+                Err(_) => {
+                    let (vm, ctx) = (f.vm.clone(), f.ctx);
+                    tokio::task::spawn_local(async move { vm.borrow_mut().end_http_context(ctx) });
+                }
+            }
+        }
+        let d = self.stream.data.borrow();
+        log::debug!("stream {} route {:?}: {} wasm instructions (fuel)", d.info.id, d.info.route_name, d.fuel);
+        if !self.filters.is_empty() {
+            self.shared.record_request_fuel(d.fuel);
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Dir {
+    Request,
+    Response,
+}
+
+impl Chain {
+    /// A pending interrupt (local reply or close), if any.
+    fn interrupted(&self) -> Option<Interrupt> {
+        let mut d = self.stream.data.borrow_mut();
+        if d.closed {
+            if let Some(r) = d.local_reply.take() {
+                return Some(Interrupt::Reply(r));
+            }
+            return Some(Interrupt::Reset("closed by a filter".into()));
+        }
+        d.local_reply.take().map(Interrupt::Reply)
+    }
+
+    fn clear_resume(&self, dir: Dir) {
+        let mut d = self.stream.data.borrow_mut();
+        match dir {
+            Dir::Request => d.resume_request = false,
+            Dir::Response => d.resume_response = false,
+        }
+    }
+
+    /// Calls a hook of filter `i`; a VM failure becomes a 500 local reply.
+    fn call(
+        &self,
+        i: usize,
+        dir: Dir,
+        hook: impl FnOnce(&mut PluginVm, u32) -> Result<i32, crate::vm::VmError>,
+    ) -> Result<i32, Interrupt> {
+        self.clear_resume(dir);
+        let f = &self.filters[i];
+        let result = match f.vm.try_borrow_mut() {
+            Ok(mut vm) => hook(&mut vm, f.ctx),
+            Err(_) => Err(crate::vm::VmError("VM re-entered".into())),
+        };
+        match result {
+            Ok(action) => match self.interrupted() {
+                Some(i) => Err(i),
+                None => Ok(action),
+            },
+            Err(e) => {
+                log::error!("stream {}: {e}", self.stream.data.borrow().info.id);
+                Err(Interrupt::Reply(fail_reply()))
+            }
+        }
+    }
+
+    /// Waits for `proxy_continue_stream(dir)`, a local reply or a close.
+    async fn wait_resume(&self, dir: Dir) -> Result<(), Interrupt> {
+        loop {
+            let notified = self.stream.notify.notified();
+            if let Some(i) = self.interrupted() {
+                return Err(i);
+            }
+            {
+                let mut d = self.stream.data.borrow_mut();
+                let flag = match dir {
+                    Dir::Request => &mut d.resume_request,
+                    Dir::Response => &mut d.resume_response,
+                };
+                if *flag {
+                    *flag = false;
+                    return Ok(());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until a filter sends a local reply or closes the stream.
+    async fn wait_interrupt(&self) -> Interrupt {
+        loop {
+            let notified = self.stream.notify.notified();
+            if let Some(i) = self.interrupted() {
+                return i;
+            }
+            notified.await;
+        }
+    }
+
+    async fn request_headers(&self, eos: bool) -> Result<(), (usize, Interrupt)> {
+        for i in 0..self.filters.len() {
+            let n = self.stream.data.borrow().request_headers.len();
+            let action =
+                self.call(i, Dir::Request, |vm, ctx| vm.on_request_headers(ctx, n, eos)).map_err(|e| (i + 1, e))?;
+            if !is_continue_headers(action) {
+                self.wait_resume(Dir::Request).await.map_err(|e| (i + 1, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one body chunk through filters `order`; `Ok(None)` while a filter buffers.
+    async fn body_chunk(
+        &self,
+        dir: Dir,
+        order: &[usize],
+        buffers: &mut [Vec<u8>],
+        chunk: Vec<u8>,
+        eos: bool,
+    ) -> Result<Option<Vec<u8>>, Interrupt> {
+        let mut data = chunk;
+        for &i in order {
+            let mut view = std::mem::take(&mut buffers[i]);
+            view.extend_from_slice(&data);
+            let len = view.len();
+            self.set_body(dir, view);
+            let action = self.call(i, dir, |vm, ctx| match dir {
+                Dir::Request => vm.on_request_body(ctx, len, eos),
+                Dir::Response => vm.on_response_body(ctx, len, eos),
+            })?;
+            if action == data_action::CONTINUE {
+                data = self.take_body(dir);
+            } else if !eos {
+                buffers[i] = self.take_body(dir);
+                return Ok(None);
+            } else {
+                self.wait_resume(dir).await?;
+                data = self.take_body(dir);
+            }
+        }
+        Ok(Some(data))
+    }
+
+    fn set_body(&self, dir: Dir, body: Vec<u8>) {
+        let mut d = self.stream.data.borrow_mut();
+        match dir {
+            Dir::Request => d.request_body = body,
+            Dir::Response => d.response_body = body,
+        }
+    }
+
+    fn take_body(&self, dir: Dir) -> Vec<u8> {
+        let mut d = self.stream.data.borrow_mut();
+        match dir {
+            Dir::Request => std::mem::take(&mut d.request_body),
+            Dir::Response => std::mem::take(&mut d.response_body),
+        }
+    }
+
+    fn trailers(&self, dir: Dir, order: &[usize], trailers: Headers) -> Result<(), Interrupt> {
+        let n = trailers.len();
+        {
+            let mut d = self.stream.data.borrow_mut();
+            match dir {
+                Dir::Request => d.request_trailers = trailers,
+                Dir::Response => d.response_trailers = trailers,
+            }
+        }
+        for &i in order {
+            self.call(i, dir, |vm, ctx| match dir {
+                Dir::Request => vm.on_request_trailers(ctx, n),
+                Dir::Response => vm.on_response_trailers(ctx, n),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn is_continue_headers(action: i32) -> bool {
+    action == header_action::CONTINUE || action == header_action::CONTINUE_AND_END_STREAM
+}
+
+fn fail_reply() -> LocalReply {
+    LocalReply {
+        status: 500,
+        headers: Vec::new(),
+        body: b"wasm plugin failed".to_vec(),
+        details: "wasm_fail_stream".into(),
+    }
+}
+
+fn reply(status: u16, body: &str) -> LocalReply {
+    LocalReply { status, headers: Vec::new(), body: body.as_bytes().to_vec(), details: String::new() }
+}
+
+/// The response header list of a local reply, as Envoy builds it.
+fn local_reply_headers(r: &LocalReply) -> Headers {
+    let mut h: Headers = vec![(b":status".to_vec(), r.status.to_string().into_bytes())];
+    if !r.body.is_empty() {
+        h.push((b"content-length".to_vec(), r.body.len().to_string().into_bytes()));
+        if !r.headers.iter().any(|(k, _)| k.as_slice() == b"content-type") {
+            h.push((b"content-type".to_vec(), b"text/plain".to_vec()));
+        }
+    }
+    h.extend(r.headers.iter().cloned());
+    h
+}
+
+fn build_response(headers: &Headers, body: HostBody) -> Response<HostBody> {
+    let status = headers
+        .iter()
+        .find(|(k, _)| k.as_slice() == b":status")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+        .and_then(|s| hyper::StatusCode::from_u16(s).ok())
+        .unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+    let mut builder = Response::builder().status(status);
+    for (k, v) in headers {
+        if k.first() == Some(&b':') || is_hop_by_hop(k) {
+            continue;
+        }
+        builder = builder.header(k.as_slice(), v.as_slice());
+    }
+    builder.body(body).unwrap_or_else(|_| {
+        let mut r = Response::new(HostBody::full("bad response headers"));
+        *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
+        r
+    })
+}
+
+/// A local reply that skips the filters (sent from a response hook, or before any filter ran).
+fn direct(r: LocalReply) -> Response<HostBody> {
+    build_response(&local_reply_headers(&r), HostBody::full(r.body))
+}
+
+/// The request as filters see it: pseudo-headers, then headers, then what Envoy's connection
+/// manager adds (`x-forwarded-proto`, `x-request-id`).
+fn request_header_list(parts: &http::request::Parts, id: u64) -> Headers {
+    let authority = parts
+        .headers
+        .get(hyper::header::HOST)
+        .map(|h| h.as_bytes().to_vec())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes().to_vec()))
+        .unwrap_or_default();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut h: Headers = vec![
+        (b":authority".to_vec(), authority),
+        (b":path".to_vec(), path.as_bytes().to_vec()),
+        (b":method".to_vec(), parts.method.as_str().as_bytes().to_vec()),
+        (b":scheme".to_vec(), b"http".to_vec()),
+    ];
+    for (k, v) in &parts.headers {
+        let k = k.as_str().as_bytes();
+        if k == b"host" || is_hop_by_hop(k) {
+            continue;
+        }
+        h.push((k.to_vec(), v.as_bytes().to_vec()));
+    }
+    if !h.iter().any(|(k, _)| k.as_slice() == b"x-forwarded-proto") {
+        h.push((b"x-forwarded-proto".to_vec(), b"http".to_vec()));
+    }
+    if !h.iter().any(|(k, _)| k.as_slice() == b"x-request-id") {
+        h.push((
+            b"x-request-id".to_vec(),
+            format!("{:016x}-{id:08x}", std::process::id() as u64 ^ 0x5a5a_0000).into_bytes(),
+        ));
+    }
+    h
+}
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Serves one request: the entry point from the HTTP server.
+pub async fn handle(
+    worker: Rc<Worker>,
+    listener: usize,
+    peer: SocketAddr,
+    local: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<HostBody>, StreamReset> {
+    let id = NEXT_STREAM_ID.fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = req.into_parts();
+    let headers = request_header_list(&parts, id);
+    let host = String::from_utf8_lossy(&headers[0].1).to_string();
+    let host = host
+        .rsplit_once(':')
+        .map_or(host.as_str(), |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host.as_str() })
+        .to_string();
+    let listener_config = &worker.config.listeners[listener];
+    let Some(route) = listener_config.routes.iter().find(|r| r.matches(&host, parts.uri.path())) else {
+        return Ok(direct(reply(404, "")));
+    };
+    let info = StreamInfo {
+        route_name: route.name.clone(),
+        cluster_name: route.cluster.clone().unwrap_or_default(),
+        source: peer,
+        destination: local,
+        id,
+    };
+    let stream = Stream::new(info, headers);
+    let names = route.filters.as_ref().unwrap_or(&listener_config.filters);
+    let mut filters = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(slot) = worker.plugins.get(name) else {
+            continue;
+        };
+        let created = slot.vm().and_then(|vm| {
+            let ctx = vm.borrow_mut().create_http_context(stream.clone()).map_err(anyhow::Error::new)?;
+            Ok(Filter { vm, ctx })
+        });
+        match created {
+            Ok(f) => filters.push(f),
+            Err(e) => {
+                log::error!("stream {id}: plugin {name}: {e:#}");
+                let chain = Chain { stream, filters, shared: worker.shared.clone() };
+                drop(chain);
+                return Ok(direct(fail_reply()));
+            }
+        }
+    }
+    let chain = Rc::new(Chain { stream: stream.clone(), filters, shared: worker.shared.clone() });
+    let all = chain.filters.len();
+    let eos = hyper::body::Body::is_end_stream(&body);
+
+    if let Err((seen, interrupt)) = chain.request_headers(eos).await {
+        return finish_interrupted(chain, seen, interrupt).await;
+    }
+
+    // The request body flows through the request hooks into `body_tx`.
+    let (body_tx, upstream_body) = if eos {
+        (None, HostBody::Empty)
+    } else {
+        let (tx, b) = HostBody::channel();
+        (Some(tx), b)
+    };
+    let mut pump: Option<LocalFuture<Result<(), Interrupt>>> =
+        body_tx.map(|tx| Box::pin(pump_request(chain.clone(), body, tx)) as LocalFuture<_>);
+
+    if let Some(dr) = &route.direct_response {
+        drop(upstream_body);
+        if let Some(p) = pump.take()
+            && let Err(i) = p.await
+        {
+            return finish_interrupted(chain, all, i).await;
+        }
+        let r = reply(dr.status, &dr.body);
+        return respond(chain, all, local_reply_headers(&r), Source::Fixed(r.body), &worker).await;
+    }
+
+    let Some(cluster) = route.cluster.as_ref().and_then(|c| worker.env.clusters.get(c)) else {
+        return Ok(direct(reply(503, "no cluster")));
+    };
+    let request_headers = stream.data.borrow().request_headers.clone();
+    let request = match upstream::build_request(&request_headers, upstream_body) {
+        Ok(r) => r,
+        Err(e) => {
+            let r = reply(400, &format!("bad request headers after filters: {e}"));
+            return respond(chain, all, local_reply_headers(&r), Source::Fixed(r.body), &worker).await;
+        }
+    };
+    let timeout = Duration::from_millis(cluster.config.timeout_ms);
+    let send = tokio::time::timeout(timeout, worker.env.upstream.send(cluster, request));
+    tokio::pin!(send);
+    let outcome = loop {
+        tokio::select! {
+            r = async {
+                match pump.as_mut() {
+                    Some(p) => p.await,
+                    None => std::future::pending().await,
+                }
+            }, if pump.is_some() => {
+                pump = None;
+                if let Err(i) = r {
+                    return finish_interrupted(chain, all, i).await;
+                }
+            }
+            i = chain.wait_interrupt(), if pump.is_none() => {
+                return finish_interrupted(chain, all, i).await;
+            }
+            r = &mut send => break r,
+        }
+    };
+    if let Some(p) = pump {
+        // The response came first: keep feeding the request body in the background.
+        tokio::task::spawn_local(async move {
+            let _ = p.await;
+        });
+    }
+    match outcome {
+        Ok(Ok((response, lease))) => {
+            let (parts, incoming) = response.into_parts();
+            let head = upstream::response_headers(&parts);
+            respond(chain, all, head, Source::Upstream(incoming, Some(lease)), &worker).await
+        }
+        Ok(Err(reason)) => {
+            let r = reply(
+                503,
+                &format!("upstream connect error or disconnect/reset before headers. reset reason: {reason}"),
+            );
+            respond(chain, all, local_reply_headers(&r), Source::Fixed(r.body), &worker).await
+        }
+        Err(_) => {
+            let r = reply(504, "upstream request timeout");
+            respond(chain, all, local_reply_headers(&r), Source::Fixed(r.body), &worker).await
+        }
+    }
+}
+
+async fn finish_interrupted(
+    chain: Rc<Chain>,
+    seen: usize,
+    interrupt: Interrupt,
+) -> Result<Response<HostBody>, StreamReset> {
+    match interrupt {
+        Interrupt::Reset(why) => Err(StreamReset(why)),
+        Interrupt::Reply(r) => {
+            let head = local_reply_headers(&r);
+            let body = r.body;
+            respond_inner(chain, seen, head, Source::Fixed(body), None).await
+        }
+    }
+}
+
+/// Where response body bytes come from.
+enum Source {
+    Fixed(Vec<u8>),
+    Upstream(Incoming, Option<Lease>),
+}
+
+impl Source {
+    fn is_empty(&self) -> bool {
+        match self {
+            Source::Fixed(b) => b.is_empty(),
+            Source::Upstream(i, _) => hyper::body::Body::is_end_stream(i),
+        }
+    }
+}
+
+async fn respond(
+    chain: Rc<Chain>,
+    seen: usize,
+    head: Headers,
+    source: Source,
+    worker: &Rc<Worker>,
+) -> Result<Response<HostBody>, StreamReset> {
+    respond_inner(chain, seen, head, source, Some(worker.clone())).await
+}
+
+/// Runs the response header hooks of filters `seen-1 ..= 0`, then streams the body through
+/// their body hooks in a background task.
+async fn respond_inner(
+    chain: Rc<Chain>,
+    seen: usize,
+    head: Headers,
+    source: Source,
+    worker: Option<Rc<Worker>>,
+) -> Result<Response<HostBody>, StreamReset> {
+    chain.stream.data.borrow_mut().response_headers = head;
+    let eos = source.is_empty();
+    let order: Vec<usize> = (0..seen).rev().collect();
+    for &i in &order {
+        let n = chain.stream.data.borrow().response_headers.len();
+        let mut result = chain.call(i, Dir::Response, |vm, ctx| vm.on_response_headers(ctx, n, eos));
+        if let Ok(action) = result
+            && !is_continue_headers(action)
+        {
+            result = chain.wait_resume(Dir::Response).await.map(|_| 0);
+        }
+        match result {
+            Ok(_) => {}
+            Err(Interrupt::Reply(r)) => return Ok(direct(r)),
+            Err(Interrupt::Reset(why)) => return Err(StreamReset(why)),
+        }
+    }
+    let head = {
+        let mut d = chain.stream.data.borrow_mut();
+        d.response_sent = true;
+        d.response_headers.clone()
+    };
+    if eos {
+        return Ok(build_response(&head, HostBody::Empty));
+    }
+    let (tx, body) = HostBody::channel();
+    tokio::task::spawn_local(pump_response(chain, order, source, tx, worker));
+    Ok(build_response(&head, body))
+}
+
+type BodyTx = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+async fn forward(tx: &BodyTx, data: Option<Vec<u8>>) -> bool {
+    match data {
+        Some(d) if !d.is_empty() => tx.send(Ok(Bytes::from(d))).await.is_ok(),
+        _ => true,
+    }
+}
+
+async fn reset(tx: &BodyTx, why: &str) {
+    let _ = tx.send(Err(std::io::Error::other(why.to_string()))).await;
+}
+
+/// Reads the downstream request body and runs it through the request body hooks.
+async fn pump_request(chain: Rc<Chain>, mut body: Incoming, tx: BodyTx) -> Result<(), Interrupt> {
+    let order: Vec<usize> = (0..chain.filters.len()).collect();
+    let mut buffers = vec![Vec::new(); order.len()];
+    loop {
+        match read_frame(&mut body).await {
+            Err(e) => {
+                reset(&tx, "downstream body error").await;
+                return Err(Interrupt::Reset(format!("downstream body: {e}")));
+            }
+            Ok(None) => {
+                let out = chain.body_chunk(Dir::Request, &order, &mut buffers, Vec::new(), true).await?;
+                forward(&tx, out).await;
+                return Ok(());
+            }
+            Ok(Some(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    let eos = hyper::body::Body::is_end_stream(&body);
+                    let out = chain.body_chunk(Dir::Request, &order, &mut buffers, data.to_vec(), eos).await?;
+                    forward(&tx, out).await;
+                    if eos {
+                        return Ok(());
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        let t =
+                            t.iter().map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
+                        chain.trailers(Dir::Request, &order, t)?;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Streams the response body through the response body hooks to the client.
+async fn pump_response(chain: Rc<Chain>, order: Vec<usize>, source: Source, tx: BodyTx, worker: Option<Rc<Worker>>) {
+    let mut buffers = vec![Vec::new(); chain.filters.len()];
+    match source {
+        Source::Fixed(body) => match chain.body_chunk(Dir::Response, &order, &mut buffers, body, true).await {
+            Ok(out) => {
+                forward(&tx, out).await;
+            }
+            Err(_) => reset(&tx, "local reply after response headers").await,
+        },
+        Source::Upstream(mut incoming, mut lease) => loop {
+            match read_frame(&mut incoming).await {
+                Err(e) => {
+                    reset(&tx, &format!("upstream body: {e}")).await;
+                    return;
+                }
+                Ok(None) => {
+                    if let (Some(w), Some(l)) = (&worker, lease.take()) {
+                        w.env.upstream.release(l);
+                    }
+                    match chain.body_chunk(Dir::Response, &order, &mut buffers, Vec::new(), true).await {
+                        Ok(out) => {
+                            forward(&tx, out).await;
+                        }
+                        Err(_) => reset(&tx, "local reply after response headers").await,
+                    }
+                    break;
+                }
+                Ok(Some(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        let eos = hyper::body::Body::is_end_stream(&incoming);
+                        match chain.body_chunk(Dir::Response, &order, &mut buffers, data.to_vec(), eos).await {
+                            Ok(out) => {
+                                if !forward(&tx, out).await {
+                                    return;
+                                }
+                            }
+                            Err(_) => {
+                                reset(&tx, "local reply after response headers").await;
+                                return;
+                            }
+                        }
+                        if eos {
+                            if let (Some(w), Some(l)) = (&worker, lease.take()) {
+                                w.env.upstream.release(l);
+                            }
+                            break;
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(t) = frame.into_trailers() {
+                            let t = t
+                                .iter()
+                                .map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+                                .collect();
+                            if chain.trailers(Dir::Response, &order, t).is_err() {
+                                reset(&tx, "local reply after response headers").await;
+                                return;
+                            }
+                        }
+                    }
+                },
+            }
+        },
+    }
+}

@@ -1,0 +1,175 @@
+//! A real `redis-server` on a free loopback port, run as a direct child and killed by pid,
+//! plus a minimal synchronous client to inspect it from tests.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+
+use crate::redis::resp;
+
+/// A running `redis-server` child process.
+#[derive(Debug)]
+pub struct RedisServer {
+    port: u16,
+    password: Option<String>,
+    child: Option<Child>,
+}
+
+/// A decoded RESP2 reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisValue {
+    Nil,
+    Int(i64),
+    Status(String),
+    Error(String),
+    Bulk(String),
+    Array(Vec<RedisValue>),
+}
+
+impl RedisServer {
+    /// Starts `redis-server --port P --bind 127.0.0.1 --save '' --appendonly no` on a free port
+    /// and waits until it answers PING.
+    pub fn start() -> anyhow::Result<RedisServer> {
+        Self::start_inner(crate::testing::free_port(), None)
+    }
+
+    /// Like `start`, with `--requirepass`.
+    pub fn start_with_password(password: &str) -> anyhow::Result<RedisServer> {
+        Self::start_inner(crate::testing::free_port(), Some(password.to_string()))
+    }
+
+    fn start_inner(port: u16, password: Option<String>) -> anyhow::Result<RedisServer> {
+        let mut server = RedisServer { port, password, child: None };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        if let Some(p) = &self.password {
+            cmd.args(["--requirepass", p]);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting redis-server (is it installed? apt-get install redis-server)")?;
+        self.child = Some(child);
+        let ready = crate::testing::wait_for(Duration::from_secs(10), || match self.command(&["PING"]) {
+            Ok(RedisValue::Status(s)) if s == "PONG" => Some(()),
+            _ => None,
+        });
+        if ready.is_none() {
+            self.stop();
+            bail!("redis-server on port {} did not answer PING", self.port);
+        }
+        Ok(())
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (by pid) and reaps it. The port stays reserved for `restart`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (empty: nothing is persisted).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    /// Runs one command on a fresh connection (authenticating when a password is set).
+    pub fn command(&self, args: &[&str]) -> anyhow::Result<RedisValue> {
+        let mut stream = TcpStream::connect(self.addr())?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        if let Some(p) = &self.password {
+            round_trip(&mut stream, &[b"AUTH", p.as_bytes()])?;
+        }
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        round_trip(&mut stream, &args)
+    }
+
+    /// `GET key` as an integer (`None` when missing).
+    pub fn get_int(&self, key: &str) -> anyhow::Result<Option<i64>> {
+        match self.command(&["GET", key])? {
+            RedisValue::Nil => Ok(None),
+            RedisValue::Bulk(s) => Ok(Some(s.parse()?)),
+            other => Err(anyhow!("GET {key}: unexpected {other:?}")),
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn round_trip(stream: &mut TcpStream, args: &[&[u8]]) -> anyhow::Result<RedisValue> {
+    stream.write_all(&resp::command(args))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = resp::frame_end(&buf).map_err(|e| anyhow!(e))? {
+            return parse(&buf[..end]).map(|(v, _)| v);
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            bail!("redis closed the connection");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Parses one complete RESP2 value; returns it and the bytes consumed.
+pub fn parse(buf: &[u8]) -> anyhow::Result<(RedisValue, usize)> {
+    let le = buf.windows(2).position(|w| w == b"\r\n").ok_or_else(|| anyhow!("incomplete"))?;
+    let line = std::str::from_utf8(&buf[1..le])?;
+    let after = le + 2;
+    Ok(match buf.first() {
+        Some(b'+') => (RedisValue::Status(line.to_string()), after),
+        Some(b'-') => (RedisValue::Error(line.to_string()), after),
+        Some(b':') => (RedisValue::Int(line.parse()?), after),
+        Some(b'$') => {
+            let n: i64 = line.parse()?;
+            if n < 0 {
+                (RedisValue::Nil, after)
+            } else {
+                let end = after + n as usize;
+                let s = String::from_utf8_lossy(&buf[after..end]).to_string();
+                (RedisValue::Bulk(s), end + 2)
+            }
+        }
+        Some(b'*') => {
+            let n: i64 = line.parse()?;
+            if n < 0 {
+                (RedisValue::Nil, after)
+            } else {
+                let mut at = after;
+                let mut items = Vec::new();
+                for _ in 0..n {
+                    let (v, used) = parse(&buf[at..])?;
+                    items.push(v);
+                    at += used;
+                }
+                (RedisValue::Array(items), at)
+            }
+        }
+        _ => bail!("not RESP2"),
+    })
+}

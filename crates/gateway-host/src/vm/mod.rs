@@ -1,0 +1,390 @@
+//! One plugin VM: a wasmtime instance with its host state, the proxy-wasm lifecycle
+//! (start, configure, HTTP contexts, callbacks), fuel accounting and trap handling.
+
+pub mod memory;
+pub mod state;
+
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use tokio::sync::mpsc::UnboundedSender;
+use wasmtime::{Engine, Instance, Linker, Module, Store, StoreLimitsBuilder, WasmParams, WasmResults};
+
+use crate::abi;
+use crate::shared::SharedState;
+use crate::worker::WorkerEnv;
+use state::{CallbackData, HostState, HttpCallResponse, PluginInfo, Stream};
+
+/// Work delivered to a VM outside any other VM call.
+#[derive(Debug)]
+pub enum VmEvent {
+    RedisReply {
+        token: u32,
+        status: u32,
+        data: Vec<u8>,
+    },
+    /// `None`: the call failed or timed out (delivered with 0 headers, as Envoy does).
+    HttpCallResponse {
+        token: u32,
+        response: Option<HttpCallResponse>,
+    },
+    QueueReady {
+        root_id: u32,
+        queue_id: u32,
+    },
+    Tick,
+}
+
+/// A VM call that failed: a trap, a missing/mistyped export, or fuel exhaustion.
+#[derive(Debug, Clone)]
+pub struct VmError(pub String);
+
+impl std::fmt::Display for VmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for VmError {}
+
+/// `proc_exit` from the guest, carried as a trap.
+#[derive(Debug)]
+pub struct ProcExit(pub i32);
+
+impl std::fmt::Display for ProcExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "guest called proc_exit({})", self.0)
+    }
+}
+
+impl std::error::Error for ProcExit {}
+
+/// A compiled plugin ready to be instantiated on any worker.
+pub struct VmSpec {
+    pub engine: Engine,
+    pub module: Module,
+    pub plugin: Arc<PluginInfo>,
+    pub fuel_per_call: u64,
+    pub memory_limit: usize,
+}
+
+/// The engine every VM of a gateway uses (fuel metering on).
+pub fn new_engine() -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true);
+    Engine::new(&config).map_err(wasm_err)
+}
+
+/// Converts a wasmtime error (not a `std::error::Error`) into an `anyhow::Error`.
+pub fn wasm_err(e: wasmtime::Error) -> anyhow::Error {
+    anyhow!("{e:#}")
+}
+
+impl VmSpec {
+    /// Compiles a module (binary or WAT) and checks it exports a proxy-wasm ABI version.
+    pub fn compile(
+        engine: &Engine,
+        path: &Path,
+        plugin: PluginInfo,
+        fuel_per_call: u64,
+        memory_limit: usize,
+    ) -> anyhow::Result<VmSpec> {
+        let module = Module::from_file(engine, path)
+            .map_err(wasm_err)
+            .with_context(|| format!("plugin {}: loading {}", plugin.name, path.display()))?;
+        Self::from_module(engine, module, plugin, fuel_per_call, memory_limit)
+    }
+
+    pub fn from_module(
+        engine: &Engine,
+        module: Module,
+        plugin: PluginInfo,
+        fuel_per_call: u64,
+        memory_limit: usize,
+    ) -> anyhow::Result<VmSpec> {
+        let has_abi = module.exports().any(|e| abi::ABI_VERSION_EXPORTS.contains(&e.name()));
+        if !has_abi {
+            bail!(
+                "plugin {}: module exports no supported proxy-wasm ABI version (expected one of {})",
+                plugin.name,
+                abi::ABI_VERSION_EXPORTS.join(", ")
+            );
+        }
+        // Link now so a missing host function is reported at load time, by name.
+        let linker = crate::hostcalls::linker(engine).map_err(wasm_err)?;
+        linker.instantiate_pre(&module).map_err(|e| anyhow!("plugin {}: {e:#}", plugin.name))?;
+        Ok(VmSpec { engine: engine.clone(), module, plugin: Arc::new(plugin), fuel_per_call, memory_limit })
+    }
+}
+
+/// A running plugin VM on one worker.
+pub struct PluginVm {
+    store: Store<HostState>,
+    instance: Instance,
+    /// Set after a trap: the VM is not called again and gets recreated.
+    pub failed: bool,
+    fuel_per_call: u64,
+}
+
+impl PluginVm {
+    /// Instantiates the module and runs `_initialize`, root context creation, `proxy_on_vm_start`
+    /// and `proxy_on_configure`.
+    pub fn start(
+        spec: &VmSpec,
+        shared: Arc<SharedState>,
+        worker: Rc<WorkerEnv>,
+        events: UnboundedSender<VmEvent>,
+    ) -> anyhow::Result<PluginVm> {
+        let name = spec.plugin.name.clone();
+        let limits = StoreLimitsBuilder::new().memory_size(spec.memory_limit).build();
+        let state = HostState::new(spec.plugin.clone(), shared, worker, events, limits);
+        let mut store = Store::new(&spec.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_fuel(spec.fuel_per_call).map_err(wasm_err)?;
+        let linker: Linker<HostState> = crate::hostcalls::linker(&spec.engine).map_err(wasm_err)?;
+        let instance =
+            linker.instantiate(&mut store, &spec.module).map_err(|e| anyhow!("plugin {name}: instantiating: {e:#}"))?;
+        let mut vm = PluginVm { store, instance, failed: false, fuel_per_call: spec.fuel_per_call };
+        let init = if vm.has_export("_initialize") {
+            Some("_initialize")
+        } else if vm.has_export("_start") {
+            Some("_start")
+        } else {
+            None
+        };
+        if let Some(init) = init {
+            match vm.call::<(), ()>(init, 1, None, ()) {
+                Ok(_) => {}
+                Err(e) if e.0.contains("proc_exit(0)") => vm.failed = false,
+                Err(e) => bail!("plugin {name}: {init} failed: {e}"),
+            }
+        }
+        let root = vm.store.data().root_context_id;
+        vm.call::<(i32, i32), ()>("proxy_on_context_create", root, None, (root as i32, 0))
+            .map_err(|e| anyhow!("plugin {name}: creating the root context: {e}"))?;
+        vm.store.data_mut().configuring = true;
+        let vm_config_len = spec.plugin.vm_config.len() as i32;
+        let started = vm
+            .call::<(i32, i32), i32>("proxy_on_vm_start", root, None, (root as i32, vm_config_len))
+            .map_err(|e| anyhow!("plugin {name}: proxy_on_vm_start: {e}"))?;
+        if started == Some(0) {
+            bail!("plugin {name}: proxy_on_vm_start returned false{}", vm.start_log_suffix());
+        }
+        let config_len = spec.plugin.config.len() as i32;
+        let configured = vm
+            .call::<(i32, i32), i32>("proxy_on_configure", root, None, (root as i32, config_len))
+            .map_err(|e| anyhow!("plugin {name}: proxy_on_configure: {e}"))?;
+        vm.store.data_mut().configuring = false;
+        if configured == Some(0) {
+            bail!("plugin {name}: proxy_on_configure returned false (configuration rejected){}", vm.start_log_suffix());
+        }
+        Ok(vm)
+    }
+
+    fn start_log_suffix(&self) -> String {
+        let logs = &self.store.data().start_logs;
+        if logs.is_empty() { String::new() } else { format!(": {}", logs.join("; ")) }
+    }
+
+    fn has_export(&mut self, name: &str) -> bool {
+        self.instance.get_func(&mut self.store, name).is_some()
+    }
+
+    pub fn plugin_name(&self) -> &str {
+        &self.store.data().plugin.name
+    }
+
+    pub fn root_context_id(&self) -> u32 {
+        self.store.data().root_context_id
+    }
+
+    /// Calls an export with `effective` as the effective context. `Ok(None)` when the module
+    /// does not export it. Fuel used is added to the stream of `attribute` (if any).
+    fn call<P: WasmParams, R: WasmResults>(
+        &mut self,
+        export: &str,
+        effective: u32,
+        attribute: Option<u32>,
+        params: P,
+    ) -> Result<Option<R>, VmError> {
+        if self.failed {
+            return Err(VmError(format!("plugin {}: VM failed earlier", self.plugin_name())));
+        }
+        let Some(func) = self.instance.get_func(&mut self.store, export) else {
+            return Ok(None);
+        };
+        let typed = match func.typed::<P, R>(&self.store) {
+            Ok(t) => t,
+            Err(e) => {
+                self.failed = true;
+                let msg = format!("plugin {}: export {export} has the wrong type: {e}", self.plugin_name());
+                log::error!("{msg}");
+                return Err(VmError(msg));
+            }
+        };
+        self.store.data_mut().effective_context = effective;
+        let _ = self.store.set_fuel(self.fuel_per_call);
+        let result = typed.call(&mut self.store, params);
+        let used = self.fuel_per_call.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let state = self.store.data();
+        if let Some(stream) = attribute.and_then(|c| state.streams.get(&c)) {
+            stream.data.borrow_mut().fuel += used;
+        }
+        match result {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
+                if let Some(exit) = e.downcast_ref::<ProcExit>() {
+                    let msg = format!("plugin {}: {exit} in {export}", self.plugin_name());
+                    if exit.0 != 0 {
+                        self.failed = true;
+                    }
+                    return Err(VmError(msg));
+                }
+                self.failed = true;
+                let msg = format!("plugin {}: wasm trap in {export}: {e:#}", self.plugin_name());
+                log::error!("{msg}");
+                state.shared.push_log(crate::shared::LogRecord {
+                    plugin: state.plugin.name.clone(),
+                    level: log::Level::Error,
+                    message: msg.clone(),
+                });
+                Err(VmError(msg))
+            }
+        }
+    }
+
+    /// Creates an HTTP context for `stream` and returns its id.
+    pub fn create_http_context(&mut self, stream: Rc<Stream>) -> Result<u32, VmError> {
+        let state = self.store.data_mut();
+        let id = state.next_context_id;
+        state.next_context_id += 1;
+        state.streams.insert(id, stream);
+        let root = state.root_context_id;
+        self.call::<(i32, i32), ()>("proxy_on_context_create", id, Some(id), (id as i32, root as i32))?;
+        Ok(id)
+    }
+
+    fn hook(&mut self, export: &str, ctx: u32, a: u32, b: u32) -> Result<i32, VmError> {
+        Ok(self.call::<(i32, i32, i32), i32>(export, ctx, Some(ctx), (ctx as i32, a as i32, b as i32))?.unwrap_or(0))
+    }
+
+    pub fn on_request_headers(&mut self, ctx: u32, n: usize, eos: bool) -> Result<i32, VmError> {
+        self.hook("proxy_on_request_headers", ctx, n as u32, eos as u32)
+    }
+
+    pub fn on_request_body(&mut self, ctx: u32, size: usize, eos: bool) -> Result<i32, VmError> {
+        self.hook("proxy_on_request_body", ctx, size as u32, eos as u32)
+    }
+
+    pub fn on_response_headers(&mut self, ctx: u32, n: usize, eos: bool) -> Result<i32, VmError> {
+        self.hook("proxy_on_response_headers", ctx, n as u32, eos as u32)
+    }
+
+    pub fn on_response_body(&mut self, ctx: u32, size: usize, eos: bool) -> Result<i32, VmError> {
+        self.hook("proxy_on_response_body", ctx, size as u32, eos as u32)
+    }
+
+    fn trailers_hook(&mut self, export: &str, ctx: u32, n: usize) -> Result<i32, VmError> {
+        Ok(self.call::<(i32, i32), i32>(export, ctx, Some(ctx), (ctx as i32, n as i32))?.unwrap_or(0))
+    }
+
+    pub fn on_request_trailers(&mut self, ctx: u32, n: usize) -> Result<i32, VmError> {
+        self.trailers_hook("proxy_on_request_trailers", ctx, n)
+    }
+
+    pub fn on_response_trailers(&mut self, ctx: u32, n: usize) -> Result<i32, VmError> {
+        self.trailers_hook("proxy_on_response_trailers", ctx, n)
+    }
+
+    /// `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`; forgets the context and cancels its
+    /// HTTP calls (Redis calls still complete and reach the root context).
+    pub fn end_http_context(&mut self, ctx: u32) {
+        if !self.failed && self.store.data().streams.contains_key(&ctx) {
+            let c = ctx as i32;
+            let _ = self
+                .call::<i32, i32>("proxy_on_done", ctx, Some(ctx), c)
+                .and_then(|_| self.call::<i32, ()>("proxy_on_log", ctx, Some(ctx), c))
+                .and_then(|_| self.call::<i32, ()>("proxy_on_delete", ctx, Some(ctx), c));
+        }
+        let state = self.store.data_mut();
+        state.streams.remove(&ctx);
+        state.http_calls.retain(|_, c| *c != ctx);
+        state.redis_calls.retain(|_, c| *c != ctx);
+        state.effective_context = state.root_context_id;
+    }
+
+    /// Runs one callback (never nested: called from the VM's event task).
+    pub fn deliver(&mut self, event: VmEvent) {
+        if self.failed {
+            return;
+        }
+        let root = self.root_context_id();
+        let result = match event {
+            VmEvent::RedisReply { token, status, data } => {
+                let attribute = self.store.data_mut().redis_calls.remove(&token);
+                let size = data.len() as i32;
+                self.store.data_mut().callback = CallbackData::Redis(data);
+                let r = self.call::<(i32, i32, i32, i32), ()>(
+                    "proxy_on_redis_call_response",
+                    root,
+                    attribute,
+                    (root as i32, token as i32, status as i32, size),
+                );
+                self.store.data_mut().callback = CallbackData::None;
+                r.map(|_| ())
+            }
+            VmEvent::HttpCallResponse { token, response } => {
+                let Some(ctx) = self.store.data_mut().http_calls.remove(&token) else {
+                    log::debug!("plugin {}: dropping response of cancelled HTTP call {token}", self.plugin_name());
+                    return;
+                };
+                if ctx != root && !self.store.data().streams.contains_key(&ctx) {
+                    return;
+                }
+                let response = response.unwrap_or_default();
+                let args = (
+                    ctx as i32,
+                    token as i32,
+                    response.headers.len() as i32,
+                    response.body.len() as i32,
+                    response.trailers.len() as i32,
+                );
+                self.store.data_mut().callback = CallbackData::Http(response);
+                let r = self.call::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response", ctx, Some(ctx), args);
+                self.store.data_mut().callback = CallbackData::None;
+                r.map(|_| ())
+            }
+            VmEvent::QueueReady { root_id, queue_id } => self
+                .call::<(i32, i32), ()>("proxy_on_queue_ready", root_id, None, (root_id as i32, queue_id as i32))
+                .map(|_| ()),
+            VmEvent::Tick => self.call::<i32, ()>("proxy_on_tick", root, None, root as i32).map(|_| ()),
+        };
+        if let Err(e) = result {
+            log::error!("{e}");
+        }
+        // A callback that failed the VM fails the streams waiting on it.
+        if self.failed {
+            self.fail_streams();
+        }
+    }
+
+    /// Wakes every stream of this VM with a 500 local reply (after a trap).
+    pub fn fail_streams(&mut self) {
+        for stream in self.store.data().streams.values() {
+            let mut d = stream.data.borrow_mut();
+            if d.local_reply.is_none() && !d.response_sent {
+                d.local_reply = Some(state::LocalReply {
+                    status: 500,
+                    headers: Vec::new(),
+                    body: b"wasm plugin failed".to_vec(),
+                    details: "wasm_fail_stream".to_string(),
+                });
+            }
+            d.closed = true;
+            drop(d);
+            stream.notify.notify_one();
+        }
+    }
+}
