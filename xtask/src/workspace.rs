@@ -30,7 +30,8 @@ pub struct Plugin {
     /// Crate name = directory name = OCI repository name.
     pub name: String,
     pub dir: PathBuf,
-    /// `package.repository` from Cargo.toml, for the image's `source` annotation.
+    /// `package.repository` from Cargo.toml, else `[workspace.package] repository`, for the image's
+    /// `source` annotation.
     pub repository: Option<String>,
 }
 
@@ -185,10 +186,28 @@ fn discover(root: &Path, meta: &Value) -> Result<Vec<Plugin>> {
             if name != dir_name {
                 bail!("{rel}: crate name `{name}` must equal its directory name `{dir_name}`");
             }
-            plugins.push(Plugin { name, dir, repository: package["repository"].as_str().map(str::to_string) });
+            let repository = package["repository"].as_str().map(str::to_string).or_else(|| workspace_repository(root));
+            plugins.push(Plugin { name, dir, repository });
         }
     }
     Ok(plugins)
+}
+
+/// `repository` of the root manifest's `[workspace.package]` table (a line scan: a string value).
+fn workspace_repository(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join("Cargo.toml")).ok()?;
+    let mut in_table = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_table = line == "[workspace.package]";
+        } else if in_table
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "repository"
+        {
+            return Some(value.trim().trim_matches('"').to_string()).filter(|v| !v.is_empty());
+        }
+    }
+    None
 }
 
 /// Writes a file so readers never see it half-written: a temporary sibling renamed into place.
