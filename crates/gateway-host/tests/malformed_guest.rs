@@ -153,3 +153,56 @@ fn abi_0_2_100_modules_and_rejected_configurations() {
     let msg = format!("{err:#}");
     assert!(msg.contains("bad field: ttl_second"), "{msg}");
 }
+
+#[test]
+fn a_trap_also_fails_streams_paused_on_the_same_vm() {
+    // The side call answers slowly (second chunk after 5 s), so the first request stays paused
+    // until the trap of the second request fails the VM.
+    let upstream = gateway_host::testing::TestUpstream::start(|req| {
+        if req.path == "/side" {
+            gateway_host::testing::TestResponse::chunked(
+                200,
+                vec![b"a".to_vec(), b"b".to_vec()],
+                std::time::Duration::from_secs(5),
+            )
+        } else {
+            gateway_host::testing::TestResponse::new(200, "main")
+        }
+    })
+    .unwrap();
+    let headers = gateway_host::abi::encode_pairs(&[
+        (b":method".to_vec(), b"GET".to_vec()),
+        (b":path".to_vec(), b"/side".to_vec()),
+        (b":authority".to_vec(), b"backend".to_vec()),
+    ]);
+    let wat = plugin(&format!(
+        r#"
+  {} {} {}
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (if (i32.eqz (call $get_header (i32.const 0) (i32.const 100) (i32.const 6) (i32.const 512) (i32.const 516)))
+      (then unreachable))
+    (drop (call $http_call (i32.const 300) (i32.const 7) (i32.const 1024) (i32.const {})
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 30000) (i32.const 520)))
+    (i32.const 1))
+"#,
+        data(100, b"x-trap"),
+        data(300, b"backend"),
+        data(1024, &headers),
+        headers.len(),
+    ));
+    let gw = gateway_with(&wat, &upstream);
+    let url = format!("{}/bad", gw.url());
+    let started = std::time::Instant::now();
+    let paused = std::thread::spawn(move || http_get(&url).unwrap());
+    let side_sent = gateway_host::testing::wait_for(std::time::Duration::from_secs(10), || {
+        upstream.requests().iter().any(|r| r.path == "/side").then_some(())
+    });
+    assert!(side_sent.is_some());
+    let trapped =
+        gateway_host::testing::http_request("GET", &format!("{}/bad", gw.url()), &[("x-trap", "1")], b"").unwrap();
+    assert_eq!(trapped.status, 500);
+    let first = paused.join().unwrap();
+    assert_eq!(first.status, 500, "the paused stream is failed too");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "before the side call could answer");
+    assert_keeps_serving(&gw);
+}

@@ -112,7 +112,7 @@ fn continue_stream(c: &mut Caller<'_, HostState>, kind: i32) -> R {
             _ => return Ok(status::BAD_ARGUMENT),
         }
     }
-    stream.notify.notify_one();
+    stream.notify.notify_waiters();
     Ok(status::OK)
 }
 
@@ -132,7 +132,7 @@ fn close_stream(c: &mut Caller<'_, HostState>, kind: i32) -> R {
         return Ok(status::BAD_ARGUMENT);
     }
     stream.data.borrow_mut().closed = true;
-    stream.notify.notify_one();
+    stream.notify.notify_waiters();
     Ok(status::OK)
 }
 
@@ -176,7 +176,7 @@ fn send_local_response(
             });
         }
     }
-    stream.notify.notify_one();
+    stream.notify.notify_waiters();
     Ok(status::OK)
 }
 

@@ -250,6 +250,8 @@ impl PluginVm {
                     level: log::Level::Error,
                     message: msg.clone(),
                 });
+                // Streams paused on this VM would wait for callbacks that never run.
+                self.fail_streams();
                 Err(VmError(msg))
             }
         }
@@ -382,9 +384,11 @@ impl PluginVm {
                     details: "wasm_fail_stream".to_string(),
                 });
             }
-            d.closed = true;
+            if d.response_sent {
+                d.closed = true;
+            }
             drop(d);
-            stream.notify.notify_one();
+            stream.notify.notify_waiters();
         }
     }
 }
