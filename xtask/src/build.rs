@@ -87,7 +87,7 @@ pub fn build(ws: &Workspace, plugins: &[Plugin], optimise: bool) -> Result<Vec<B
             .with_context(|| format!("creating {}", out_dir.display()))?;
         let wasm = out_dir.join("plugin.wasm");
         let bytes = match &wasm_opt {
-            Some(version) => optimise_cached(&raw_path, &raw, &wasm, version)?,
+            Some(version) => optimise_cached(&raw, &wasm, version)?,
             None => {
                 workspace::write_atomic(&wasm, &raw)?;
                 raw.clone()
@@ -118,37 +118,43 @@ fn wasm_opt_version() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Runs wasm-opt unless `out` already holds the optimised form of exactly these input bytes.
-fn optimise_cached(raw_path: &Path, raw: &[u8], out: &Path, version: &str) -> Result<Vec<u8>> {
+/// Optimises `raw` into `out`, reusing an earlier result for exactly these input bytes, wasm-opt
+/// version and flags (kept in `.opt-cache/KEY.wasm` beside `out`; concurrent runs never mix results).
+fn optimise_cached(raw: &[u8], out: &Path, version: &str) -> Result<Vec<u8>> {
     let mut key = Sha256::new();
     key.update(raw);
     key.update(version.as_bytes());
     key.update(WASM_OPT_ARGS.join(" ").as_bytes());
     let key = format!("{:x}", key.finalize());
-    let stamp = out.with_file_name(".plugin.wasm.opt-input");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == key)
-        && let Ok(bytes) = std::fs::read(out)
-    {
+    let cache_dir = out.with_file_name(".opt-cache");
+    let cached = cache_dir.join(format!("{key}.wasm"));
+    if let Ok(bytes) = std::fs::read(&cached) {
+        if std::fs::read(out).ok().as_deref() != Some(&bytes[..]) {
+            workspace::write_atomic(out, &bytes)?;
+        }
         return Ok(bytes);
     }
-    let tmp = workspace::temp_sibling(out);
-    let output = Command::new("wasm-opt")
-        .args(WASM_OPT_ARGS)
-        .arg(raw_path)
-        .arg("-o")
-        .arg(&tmp)
-        .output()
-        .context("running wasm-opt")?;
-    if !output.status.success() {
-        let _ = std::fs::remove_file(&tmp);
-        bail!(
-            "wasm-opt {} failed on {}:\n{}",
-            WASM_OPT_ARGS.join(" "),
-            raw_path.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
+    std::fs::create_dir_all(&cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
+    // wasm-opt reads a private copy: cargo may rewrite its output while we work.
+    let input = workspace::temp_sibling(&cached);
+    let output = workspace::temp_sibling(&cached);
+    std::fs::write(&input, raw).with_context(|| format!("writing {}", input.display()))?;
+    let run = Command::new("wasm-opt").args(WASM_OPT_ARGS).arg(&input).arg("-o").arg(&output).output();
+    let _ = std::fs::remove_file(&input);
+    let run = run.context("running wasm-opt")?;
+    if !run.status.success() {
+        let _ = std::fs::remove_file(&output);
+        bail!("wasm-opt {} failed:\n{}", WASM_OPT_ARGS.join(" "), String::from_utf8_lossy(&run.stderr));
     }
-    std::fs::rename(&tmp, out).with_context(|| format!("renaming into {}", out.display()))?;
-    workspace::write_atomic(&stamp, key.as_bytes())?;
-    std::fs::read(out).with_context(|| format!("reading {}", out.display()))
+    let bytes = std::fs::read(&output).with_context(|| format!("reading {}", output.display()))?;
+    // Keep only this result: older entries belong to sources that are gone.
+    for entry in std::fs::read_dir(&cache_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().ends_with(".wasm") && entry.path() != cached {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    std::fs::rename(&output, &cached).with_context(|| format!("renaming into {}", cached.display()))?;
+    workspace::write_atomic(out, &bytes)?;
+    Ok(bytes)
 }
