@@ -14,10 +14,10 @@ pub const ABOUT: &str = "build plugins for wasm32-wasip1 (release) and shrink th
 pub const USAGE: &str = "\
 cargo xtask build [--plugin NAME] [--no-opt]
 
-Prints the path of each plugin.wasm.
-
   --plugin NAME  build one plugin (default: every cdylib crate under plugins/ and examples/)
-  --no-opt       skip wasm-opt even when it is installed";
+  --no-opt       skip wasm-opt even when it is installed
+
+Prints the path of each plugin.wasm.";
 
 pub const WASM_TARGET: &str = "wasm32-wasip1";
 
