@@ -26,6 +26,9 @@ pub struct GatewayConfig {
     /// Linear memory limit per VM in bytes; `memory.grow` past it fails.
     #[serde(default = "default_memory_limit")]
     pub memory_limit_bytes: usize,
+    /// Optional admin listener (`host:port`): `GET /stats` answers fuel and metrics as JSON.
+    #[serde(default)]
+    pub admin_address: Option<String>,
 }
 
 /// One HTTP/1.1 listener.
@@ -153,6 +156,7 @@ impl GatewayConfig {
             plugins: Vec::new(),
             fuel_per_call: default_fuel_per_call(),
             memory_limit_bytes: default_memory_limit(),
+            admin_address: None,
         }
     }
 

@@ -17,6 +17,7 @@ use crate::vm::{self, VmSpec};
 /// A running gateway: worker threads serving its listeners. Stops on `stop()` or drop.
 pub struct Gateway {
     addrs: Vec<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
     shared: Arc<SharedState>,
@@ -55,6 +56,15 @@ impl Gateway {
             addrs.push(listener.local_addr()?);
             listeners.push(listener);
         }
+        let admin = match &config.admin_address {
+            Some(a) => {
+                let l = std::net::TcpListener::bind(a).with_context(|| format!("binding admin listener {a}"))?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
+        let admin_addr = admin.as_ref().map(|l| l.local_addr()).transpose()?;
         let config = Arc::new(config);
         let specs = Arc::new(specs);
         let shared = Arc::new(SharedState::default());
@@ -65,13 +75,24 @@ impl Gateway {
             let worker_listeners = listeners.iter().map(|l| l.try_clone()).collect::<Result<Vec<_>, _>>()?;
             let (config, specs, shared) = (config.clone(), specs.clone(), shared.clone());
             let (shutdown_rx, ready_tx) = (shutdown_rx.clone(), ready_tx.clone());
+            // Worker 0 also serves the admin listener.
+            let admin = if index == 0 { admin.as_ref().map(|l| l.try_clone()).transpose()? } else { None };
             let handle = std::thread::Builder::new().name(format!("gateway-worker-{index}")).spawn(move || {
-                crate::worker::run(index, config, specs, shared, worker_listeners, shutdown_rx, ready_tx)
+                crate::worker::run(crate::worker::WorkerStart {
+                    index,
+                    config,
+                    specs,
+                    shared,
+                    listeners: worker_listeners,
+                    admin,
+                    shutdown: shutdown_rx,
+                    ready: ready_tx,
+                })
             })?;
             threads.push(handle);
         }
         drop(ready_tx);
-        let mut gateway = Gateway { addrs, shutdown, threads, shared };
+        let mut gateway = Gateway { addrs, admin_addr, shutdown, threads, shared };
         for _ in 0..config.concurrency {
             let started = ready_rx.recv().map_err(|_| anyhow!("a worker exited during start-up")).and_then(|r| r);
             if let Err(e) = started {
@@ -90,6 +111,11 @@ impl Gateway {
     /// Every listener's bound address, in config order.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The admin listener's address, when `admin_address` is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// `http://ADDR` of the first listener.

@@ -75,16 +75,22 @@ pub struct Worker {
     pub shared: Arc<SharedState>,
 }
 
+/// What a worker thread starts with.
+pub struct WorkerStart {
+    pub index: usize,
+    pub config: Arc<GatewayConfig>,
+    pub specs: Arc<HashMap<String, Arc<VmSpec>>>,
+    pub shared: Arc<SharedState>,
+    pub listeners: Vec<std::net::TcpListener>,
+    /// Worker 0 also serves the admin listener.
+    pub admin: Option<std::net::TcpListener>,
+    pub shutdown: watch::Receiver<bool>,
+    pub ready: std::sync::mpsc::Sender<anyhow::Result<()>>,
+}
+
 /// Runs one worker thread until `shutdown` flips; reports start-up success on `ready`.
-pub fn run(
-    index: usize,
-    config: Arc<GatewayConfig>,
-    specs: Arc<HashMap<String, Arc<VmSpec>>>,
-    shared: Arc<SharedState>,
-    listeners: Vec<std::net::TcpListener>,
-    mut shutdown: watch::Receiver<bool>,
-    ready: std::sync::mpsc::Sender<anyhow::Result<()>>,
-) {
+pub fn run(start: WorkerStart) {
+    let WorkerStart { index, config, specs, shared, listeners, admin, mut shutdown, ready } = start;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -127,6 +133,17 @@ pub fn run(
         }
         for (i, l) in tokio_listeners.into_iter().enumerate() {
             tokio::task::spawn_local(crate::http::accept_loop(worker.clone(), i, l));
+        }
+        if let Some(admin) = admin {
+            match tokio::net::TcpListener::from_std(admin) {
+                Ok(l) => {
+                    tokio::task::spawn_local(crate::http::admin::serve(worker.shared.clone(), l));
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(anyhow!("admin listener: {e}")));
+                    return;
+                }
+            }
         }
         let _ = ready.send(Ok(()));
         while !*shutdown.borrow() {

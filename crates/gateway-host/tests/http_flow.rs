@@ -284,3 +284,23 @@ fn routes_match_by_prefix_and_unmatched_paths_get_404() {
     assert_eq!(http_get(&format!("{}/other", gw.url())).unwrap().status, 404);
     assert_eq!(upstream.requests().len(), 4);
 }
+
+#[test]
+fn the_admin_listener_reports_fuel_per_request() {
+    let upstream = TestUpstream::echo().unwrap();
+    let wasm = write_wat("headers", &header_plugin());
+    let mut c = config(
+        vec![route("main", "/", "backend", &["headers"])],
+        vec![cluster("backend", &upstream.addr())],
+        vec![plugin_config("headers", wasm)],
+    );
+    c.admin_address = Some("127.0.0.1:0".to_string());
+    let gw = Gateway::start(c).unwrap();
+    assert_eq!(http_get(&format!("{}/", gw.url())).unwrap().status, 200);
+    let admin = gw.admin_addr().expect("admin listener bound");
+    let stats = http_get(&format!("http://{admin}/stats")).unwrap();
+    assert_eq!(stats.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    assert_eq!(v["requests_with_plugins"], 1);
+    assert!(v["fuel_last"].as_u64().unwrap() > 0, "{v}");
+}

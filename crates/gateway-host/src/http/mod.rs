@@ -1,6 +1,7 @@
 //! The HTTP/1.1 side of the gateway: accepting connections, matching routes and running each
 //! request through its filter chain (see `stream`).
 
+pub mod admin;
 pub mod body;
 pub mod stream;
 pub mod upstream;

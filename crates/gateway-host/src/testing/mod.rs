@@ -9,6 +9,7 @@
 //! ```
 
 mod client;
+pub mod load;
 mod plugin_build;
 mod redis_server;
 mod upstream;
