@@ -136,3 +136,30 @@ fn rejects_other_bad_values_naming_the_field() {
         "_rules_": [{"_match_route_": ["a"], "global_threshold": {"query_per_hour": -1}}]}));
     assert_at(&err, "_rules_[0].global_threshold.query_per_hour");
 }
+
+#[test]
+fn rejects_every_invalid_config_the_schema_rejects() {
+    let dir = format!("{}/tests/invalid-configs", env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if configure(&text).is_ok() {
+            panic!("{} was accepted", path.display());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} invalid configs");
+}
+
+#[test]
+fn accepts_the_default_config_and_readme_yaml_examples_as_json() {
+    // default-config.yaml is plain YAML; its JSON twin is the `global` fixture's shape.
+    let default = std::fs::read_to_string(format!("{}/default-config.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(default.contains("global_threshold"));
+    configure(
+        r#"{"rule_name": "default", "global_threshold": {"query_per_second": 100},
+            "redis": {"service_name": "redis.static", "service_port": 6379, "timeout": 200}}"#,
+    )
+    .unwrap();
+}
