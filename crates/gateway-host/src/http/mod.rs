@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod reply;
 pub mod stream;
 pub mod upstream;
 
