@@ -224,3 +224,64 @@ fn calls_fail_with_status_1_or_10_while_redis_is_down_and_work_after_a_restart()
     });
     assert_eq!(back.as_deref(), Some(":1\r\n"), "a fresh server counts from 1");
 }
+
+#[test]
+fn a_stream_that_ends_while_a_call_is_pending_is_deleted_and_the_late_reply_still_arrives() {
+    let redis = RedisServer::start().unwrap();
+    let upstream = TestUpstream::echo().unwrap();
+    // The call blocks for 2 s in Redis; the client hangs up long before. on_delete counts
+    // "deleted"; the callback counts "late" when the stream's context is already gone
+    // (proxy_set_effective_context refuses it).
+    let query = resp_command(&["BLPOP", "nothing-here", "2"]);
+    let wat = plugin(&format!(
+        r#"
+  {} {} {} {}
+  (global $deleted (mut i32) (i32.const 0))
+  (global $late (mut i32) (i32.const 0))
+  (global $ctx (mut i32) (i32.const 0))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (drop (call $define_metric (i32.const 0) (i32.const 3000) (i32.const 7) (i32.const 512)))
+    (global.set $deleted (i32.load (i32.const 512)))
+    (drop (call $define_metric (i32.const 0) (i32.const 3100) (i32.const 4) (i32.const 512)))
+    (global.set $late (i32.load (i32.const 512)))
+    (drop (call $redis_init (i32.const 1024) (i32.const {}) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 5000)))
+    (i32.const 1))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (global.set $ctx (local.get $ctx))
+    (drop (call $redis_call (i32.const 1024) (i32.const {}) (i32.const 2048) (i32.const {}) (i32.const 520)))
+    (i32.const 1))
+  (func (export "proxy_on_delete") (param i32)
+    (drop (call $inc_metric (global.get $deleted) (i64.const 1))))
+  (func (export "proxy_on_redis_call_response") (param i32 i32 i32 i32)
+    (if (i32.ne (call $set_ctx (global.get $ctx)) (i32.const 0))
+      (then (drop (call $inc_metric (global.get $late) (i64.const 1))))))
+"#,
+        data(1024, CLUSTER.as_bytes()),
+        data(2048, &query),
+        data(3000, b"deleted"),
+        data(3100, b"late"),
+        CLUSTER.len(),
+        CLUSTER.len(),
+        query.len(),
+    ));
+    let gw = start(wat, &redis.addr(), &upstream);
+    {
+        use std::io::Write;
+        let mut conn = std::net::TcpStream::connect(gw.addr()).unwrap();
+        conn.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        // Hang up once the call is in Redis.
+        let blocked = gateway_host::testing::wait_for(Duration::from_secs(10), || {
+            match redis.command(&["CLIENT", "LIST"]).ok()? {
+                RedisValue::Bulk(list) if list.contains("cmd=blpop") => Some(()),
+                _ => None,
+            }
+        });
+        assert!(blocked.is_some());
+    }
+    let metric = |name: &str| gw.metrics().into_iter().find(|m| m.name == name).map_or(0, |m| m.value);
+    let deleted = gateway_host::testing::wait_for(Duration::from_secs(10), || (metric("deleted") == 1).then_some(()));
+    assert!(deleted.is_some(), "the ended stream's context is deleted");
+    let late = gateway_host::testing::wait_for(Duration::from_secs(10), || (metric("late") == 1).then_some(()));
+    assert!(late.is_some(), "the reply still reaches the root context after the stream ended");
+    assert!(upstream.requests().is_empty());
+}
