@@ -304,3 +304,39 @@ fn the_admin_listener_reports_fuel_per_request() {
     assert_eq!(v["requests_with_plugins"], 1);
     assert!(v["fuel_last"].as_u64().unwrap() > 0, "{v}");
 }
+
+#[test]
+fn a_failed_http_call_calls_back_with_zero_headers() {
+    let upstream = TestUpstream::echo().unwrap();
+    let headers = encode_pairs(&[
+        (b":method".to_vec(), b"GET".to_vec()),
+        (b":path".to_vec(), b"/side".to_vec()),
+        (b":authority".to_vec(), b"dead".to_vec()),
+    ]);
+    // The callback replies 200 + the number of response headers it was given.
+    let wat = plugin(&format!(
+        r#"
+  {} {}
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (drop (call $http_call (i32.const 300) (i32.const 4) (i32.const 1024) (i32.const {})
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 5000) (i32.const 520)))
+    (i32.const 1))
+  (func (export "proxy_on_http_call_response") (param $ctx i32) (param $token i32) (param $nh i32) (param $len i32) (param $nt i32)
+    (drop (call $set_ctx (local.get $ctx)))
+    (call $reply (i32.add (i32.const 200) (local.get $nh)) (i32.const 0) (i32.const 0)))
+"#,
+        data(300, b"dead"),
+        data(1024, &headers),
+        headers.len(),
+    ));
+    let wasm = write_wat("dead-call", &wat);
+    let gw = Gateway::start(config(
+        vec![route("main", "/", "backend", &["call"])],
+        vec![cluster("backend", &upstream.addr()), cluster("dead", &closed_port_addr())],
+        vec![plugin_config("call", wasm)],
+    ))
+    .unwrap();
+    let resp = http_get(&format!("{}/", gw.url())).unwrap();
+    assert_eq!(resp.status, 200, "the callback ran with 0 headers");
+    assert!(upstream.requests().is_empty());
+}
