@@ -42,9 +42,19 @@ impl RedisServer {
     }
 
     fn start_inner(port: u16, password: Option<String>) -> anyhow::Result<RedisServer> {
-        let mut server = RedisServer { port, password, child: None };
-        server.spawn()?;
-        Ok(server)
+        // A port that was free a moment ago may be taken by now (tests run in parallel):
+        // retry on another one when our server does not come up on it.
+        let mut port = port;
+        let mut last = None;
+        for _ in 0..5 {
+            let mut server = RedisServer { port, password: password.clone(), child: None };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+            port = crate::testing::free_port();
+        }
+        Err(last.unwrap_or_else(|| anyhow!("redis-server did not start")))
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
@@ -58,14 +68,24 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .context("starting redis-server (is it installed? apt-get install redis-server)")?;
+        let pid = child.id();
         self.child = Some(child);
-        let ready = crate::testing::wait_for(Duration::from_secs(10), || match self.command(&["PING"]) {
-            Ok(RedisValue::Status(s)) if s == "PONG" => Some(()),
-            _ => None,
+        // Ready when PING answers and the server on the port is our child (not another
+        // test's server that got the same port).
+        let ready = crate::testing::wait_for(Duration::from_secs(10), || {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(_)) = c.try_wait()
+            {
+                return Some(false);
+            }
+            match self.command(&["INFO", "server"]) {
+                Ok(RedisValue::Bulk(info)) => info.contains(&format!("process_id:{pid}\r")).then_some(true),
+                _ => None,
+            }
         });
-        if ready.is_none() {
+        if ready != Some(true) {
             self.stop();
-            bail!("redis-server on port {} did not answer PING", self.port);
+            bail!("redis-server on port {} did not come up", self.port);
         }
         Ok(())
     }
