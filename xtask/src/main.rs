@@ -27,7 +27,7 @@ macro_rules! commands {
     };
 }
 
-commands![build, package, push, manifest];
+commands![build, package, push, manifest, demo];
 
 fn help() -> String {
     let mut text = String::from("usage: cargo xtask <command> [flags]\n\ncommands:\n");

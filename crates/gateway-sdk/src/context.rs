@@ -180,6 +180,9 @@ impl Body {
     }
 
     /// Replaces the bytes this hook sees with `data`.
+    ///
+    /// When the length changes, remove `content-length` in the headers hook of the same
+    /// direction (the headers are sent before the body): the host then frames the body itself.
     pub fn replace(&mut self, data: &[u8]) -> bool {
         let ok = host::set_body(self.kind, 0, self.size, data);
         if ok {
