@@ -53,7 +53,7 @@ fn out_of_bounds_pointers_return_invalid_memory_access() {
 }
 
 #[test]
-fn a_trap_fails_the_request_with_500_and_the_vm_is_recreated() {
+fn a_trap_fails_the_request_with_503_and_the_vm_is_recreated() {
     let upstream = TestUpstream::echo().unwrap();
     let wat = plugin(
         r#"
@@ -64,7 +64,7 @@ fn a_trap_fails_the_request_with_500_and_the_vm_is_recreated() {
     let gw = gateway_with(&wat, &upstream);
     for _ in 0..2 {
         let resp = http_get(&format!("{}/bad", gw.url())).unwrap();
-        assert_eq!(resp.status, 500);
+        assert_eq!(resp.status, 503, "Envoy answers a failed VM with 503");
     }
     assert_keeps_serving(&gw);
     assert!(gw.logs().iter().any(|l| l.message.contains("wasm trap")), "the trap is logged: {:?}", gw.logs());
@@ -85,7 +85,7 @@ fn a_huge_allocation_fails_the_request_not_the_host() {
     );
     let gw = gateway_with(&wat, &upstream);
     let resp = http_get(&format!("{}/bad", gw.url())).unwrap();
-    assert_eq!(resp.status, 500);
+    assert_eq!(resp.status, 503, "Envoy answers a failed VM with 503");
     assert_keeps_serving(&gw);
 }
 
@@ -108,7 +108,7 @@ fn a_runaway_loop_runs_out_of_fuel_and_fails_the_request() {
     c.fuel_per_call = 5_000_000;
     let gw = Gateway::start(c).unwrap();
     let resp = http_get(&format!("{}/bad", gw.url())).unwrap();
-    assert_eq!(resp.status, 500);
+    assert_eq!(resp.status, 503, "Envoy answers a failed VM with 503");
     assert_keeps_serving(&gw);
 }
 
@@ -200,9 +200,9 @@ fn a_trap_also_fails_streams_paused_on_the_same_vm() {
     assert!(side_sent.is_some());
     let trapped =
         gateway_host::testing::http_request("GET", &format!("{}/bad", gw.url()), &[("x-trap", "1")], b"").unwrap();
-    assert_eq!(trapped.status, 500);
+    assert_eq!(trapped.status, 503);
     let first = paused.join().unwrap();
-    assert_eq!(first.status, 500, "the paused stream is failed too");
+    assert_eq!(first.status, 503, "the paused stream is failed too");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "before the side call could answer");
     assert_keeps_serving(&gw);
 }

@@ -7,13 +7,10 @@ use crate::http::body::HostBody;
 use crate::http::upstream::is_hop_by_hop;
 use crate::vm::state::{Headers, LocalReply};
 
+/// What a stream gets when a plugin VM fails under it: like Envoy 1.40, 503 with an empty body
+/// (details `wasm_fail_stream`).
 pub fn fail_reply() -> LocalReply {
-    LocalReply {
-        status: 500,
-        headers: Vec::new(),
-        body: b"wasm plugin failed".to_vec(),
-        details: "wasm_fail_stream".into(),
-    }
+    LocalReply { status: 503, headers: Vec::new(), body: Vec::new(), details: "wasm_fail_stream".into() }
 }
 
 pub fn reply(status: u16, body: &str) -> LocalReply {

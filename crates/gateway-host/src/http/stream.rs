@@ -105,7 +105,7 @@ impl Chain {
         }
     }
 
-    /// Calls a hook of filter `i`; a VM failure becomes a 500 local reply.
+    /// Calls a hook of filter `i`; a VM failure becomes the 503 `wasm_fail_stream` local reply.
     fn call(
         &self,
         i: usize,

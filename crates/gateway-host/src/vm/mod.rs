@@ -372,17 +372,12 @@ impl PluginVm {
         }
     }
 
-    /// Wakes every stream of this VM with a 500 local reply (after a trap).
+    /// Wakes every stream of this VM with the VM-failure local reply (after a trap).
     pub fn fail_streams(&mut self) {
         for stream in self.store.data().streams.values() {
             let mut d = stream.data.borrow_mut();
             if d.local_reply.is_none() && !d.response_sent {
-                d.local_reply = Some(state::LocalReply {
-                    status: 500,
-                    headers: Vec::new(),
-                    body: b"wasm plugin failed".to_vec(),
-                    details: "wasm_fail_stream".to_string(),
-                });
+                d.local_reply = Some(crate::http::reply::fail_reply());
             }
             if d.response_sent {
                 d.closed = true;
