@@ -98,3 +98,25 @@ fn secrets_never_appear_in_errors() {
     let err = TestHost::<CookieCache>::configure(json).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("cache.ttl_seconds") && !err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn every_config_in_invalid_configs_is_rejected_and_the_default_config_is_accepted() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid-configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let json = std::fs::read_to_string(&path).unwrap();
+        let err = TestHost::<CookieCache>::configure(&json).err().map(|e| e.to_string());
+        let err = err.unwrap_or_else(|| panic!("{} was accepted", path.display()));
+        assert!(err.starts_with("cookie-cache: invalid config"), "{}: {err}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 5, "{seen} invalid configs");
+    // default-config.yaml, as JSON (the same document).
+    let default = r#"{"redis": {"service_name": "redis.static", "service_port": 6379, "timeout": 200},
+        "cache": {"key": {"cookies": ["sid"]}, "ttl_seconds": 60, "stale_ttl_seconds": 3600}}"#;
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("default-config.yaml")).unwrap();
+    assert!(text.contains("cookies: [\"sid\"]") && text.contains("stale_ttl_seconds: 3600"), "{text}");
+    assert!(TestHost::<CookieCache>::configure(default).is_ok());
+}
