@@ -181,7 +181,7 @@ fn bad_configs_are_rejected_at_start_naming_the_field() {
         (json!({"token_weights": {"output": "double"}}), "token_weights.output"),
     ] {
         let config: GatewayConfig = gateway_config(&redis, "127.0.0.1:9", plugin_config("cfg", 10, extra), 1);
-        let err = format!("{:#}", Gateway::start(config).err().expect("rejected"));
+        let err = format!("{:#}", Gateway::start(config).expect_err("rejected"));
         assert!(err.contains(&format!("token-limit: invalid config at {path}")), "{err}");
     }
 }
