@@ -361,10 +361,10 @@ fn a_bad_config_is_rejected_naming_the_field_path() {
     let shop = shop();
     let mut config = cache_config();
     config["cache"]["key"]["cookies"] = json!(["sid", "bad name"]);
-    let err = try_gateway(config, &redis.addr(), &shop.addr(), None, 1).err().expect("rejected");
+    let err = try_gateway(config, &redis.addr(), &shop.addr(), None, 1).expect_err("rejected");
     assert!(err.contains("cache.key.cookies[1]"), "{err}");
     let mut config = cache_config();
     config["session"] = json!({"cookie": "sid", "auth": {"service_name": "auth.static"}, "failure_mode": "sometimes"});
-    let err = try_gateway(config, &redis.addr(), &shop.addr(), None, 1).err().expect("rejected");
+    let err = try_gateway(config, &redis.addr(), &shop.addr(), None, 1).expect_err("rejected");
     assert!(err.contains("session.failure_mode"), "{err}");
 }
