@@ -12,7 +12,6 @@ bootstrap:
 
 ## test: every test of the workspace (unit, TestHost scenarios, wasm end to end with a real Redis)
 test: bootstrap
-	$(CARGO) build --release --target wasm32-wasip1 --workspace --exclude gateway-host --exclude xtask --lib
 	$(CARGO) test --workspace
 
 ## lint: formatting and clippy, as CI expects them

@@ -47,26 +47,27 @@ pub struct Built {
     pub bytes: Vec<u8>,
 }
 
-/// Builds `plugins` in one cargo invocation and optimises each result.
+/// Builds each plugin in its own cargo invocation (so features resolve the same way whichever
+/// plugins are selected, and the bytes, hence the image digest, do not depend on the selection),
+/// then optimises each result.
 pub fn build(ws: &Workspace, plugins: &[Plugin], optimise: bool) -> Result<Vec<Built>> {
-    let mut cargo = Command::new(workspace::cargo());
-    cargo
-        .args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
-        .arg(ws.root.join("Cargo.toml"));
-    for p in plugins {
-        cargo.args(["-p", &p.name]);
-    }
-    eprintln!(
-        "building {} for {WASM_TARGET} (release)",
-        plugins
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let status = cargo.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build for {WASM_TARGET} failed ({status})");
+    let mut raws = Vec::with_capacity(plugins.len());
+    for plugin in plugins {
+        eprintln!("building {} for {WASM_TARGET} (release)", plugin.name);
+        let status = Command::new(workspace::cargo())
+            .args(["build", "--release", "--target", WASM_TARGET, "--manifest-path"])
+            .arg(ws.root.join("Cargo.toml"))
+            .args(["-p", &plugin.name])
+            .status()
+            .context("running cargo build")?;
+        if !status.success() {
+            bail!("cargo build of {} for {WASM_TARGET} failed ({status})", plugin.name);
+        }
+        let raw_path =
+            ws.target_dir.join(WASM_TARGET).join("release").join(format!("{}.wasm", plugin.name.replace('-', "_")));
+        // Read at once: another build with a different selection may rewrite the file later.
+        let raw = std::fs::read(&raw_path).with_context(|| format!("reading cargo's output {}", raw_path.display()))?;
+        raws.push(raw);
     }
 
     let wasm_opt = if optimise { wasm_opt_version() } else { None };
@@ -74,14 +75,7 @@ pub fn build(ws: &Workspace, plugins: &[Plugin], optimise: bool) -> Result<Vec<B
         eprintln!("wasm-opt not found (apt-get install binaryen): shipping cargo's output as is");
     }
     let mut built = Vec::new();
-    for plugin in plugins {
-        let raw_path = ws
-            .target_dir
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{}.wasm", plugin.name.replace('-', "_")));
-        let raw = std::fs::read(&raw_path)
-            .with_context(|| format!("reading cargo's output {}", raw_path.display()))?;
+    for (plugin, raw) in plugins.iter().zip(raws) {
         let out_dir = ws.out_dir(plugin);
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("creating {}", out_dir.display()))?;
