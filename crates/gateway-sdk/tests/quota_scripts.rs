@@ -3,59 +3,27 @@
 //! and settling a reservation. Time is passed to the scripts, so no test waits for a window.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use gateway_host::testing::RedisServer;
 use gateway_sdk::ConfigPath;
 use gateway_sdk::quota::{Algorithm, QuotaStore, Window};
-use gateway_sdk::redis::codec::{DecodeError, decode_reply, encode_command};
+use gateway_sdk::redis::codec::decode_reply;
 use gateway_sdk::redis::{RedisClient, RedisConfig, Reply};
 
+/// A real redis-server (gateway-host's test support checks that the server on the port is our
+/// child), with replies decoded by the SDK's own codec.
 struct Redis {
-    child: Child,
-    conn: TcpStream,
+    server: RedisServer,
 }
 
 impl Redis {
     fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let conn = loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(c) => break c,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::yield_now();
-                }
-                Err(e) => panic!("redis-server did not start: {e}"),
-            }
-        };
-        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Redis { child, conn }
+        Redis { server: RedisServer::start().expect("redis-server starts") }
     }
 
     fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Reply {
-        self.conn.write_all(&encode_command(args)).unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            match decode_reply(&buf) {
-                Ok(r) => return r,
-                Err(DecodeError::Incomplete) => {}
-                Err(e) => panic!("bad reply: {e:?}"),
-            }
-            let n = self.conn.read(&mut chunk).unwrap();
-            assert!(n > 0, "redis closed the connection");
-            buf.extend_from_slice(&chunk[..n]);
-        }
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_ref()).collect();
+        let frame = self.server.command_frame(&args).expect("redis answers");
+        decode_reply(&frame).expect("a whole RESP2 reply")
     }
 
     fn eval(&mut self, source: &str, keys: &[String], args: &[String]) -> Reply {
@@ -66,17 +34,7 @@ impl Redis {
     }
 
     fn get(&mut self, key: &str) -> Option<i64> {
-        match self.call(&["GET", key]) {
-            Reply::Bulk(b) => Some(String::from_utf8(b).unwrap().parse().unwrap()),
-            _ => None,
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.get_int(key).expect("GET answers")
     }
 }
 

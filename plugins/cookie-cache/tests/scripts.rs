@@ -3,64 +3,28 @@
 //! stores release only their own lock.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use cookie_cache::entry::Entry;
+use gateway_host::testing::RedisServer;
 use gateway_sdk::redis::Reply;
-use gateway_sdk::redis::codec::{DecodeError, decode_reply, encode_command};
+use gateway_sdk::redis::codec::decode_reply;
 
 const LOOKUP: &str = include_str!("../lua/lookup.lua");
 const STORE: &str = include_str!("../lua/store.lua");
 const RELEASE: &str = include_str!("../lua/release.lua");
 
+/// A real redis-server from gateway-host's test support, replies decoded by the SDK's codec.
 struct Redis {
-    child: Child,
-    port: u16,
+    server: RedisServer,
 }
 
 impl Redis {
     fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let redis = Redis { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while redis.try_cmd(&[b"PING"]).is_none() {
-            assert!(Instant::now() < deadline, "redis-server did not answer PING");
-            std::thread::yield_now();
-        }
-        redis
-    }
-
-    fn try_cmd(&self, args: &[&[u8]]) -> Option<Reply> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        s.write_all(&encode_command(args)).ok()?;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = s.read(&mut chunk).ok()?;
-            if n == 0 {
-                return None;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            match decode_reply(&buf) {
-                Ok(r) => return Some(r),
-                Err(DecodeError::Incomplete) => continue,
-                Err(_) => return None,
-            }
-        }
+        Redis { server: RedisServer::start().expect("redis-server starts") }
     }
 
     fn cmd(&self, args: &[&[u8]]) -> Reply {
-        self.try_cmd(args).expect("redis answered")
+        let frame = self.server.command_frame(args).expect("redis answers");
+        decode_reply(&frame).expect("a whole RESP2 reply")
     }
 
     fn eval(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Reply {
@@ -69,13 +33,6 @@ impl Redis {
         all.extend(keys.iter().map(|k| k.as_bytes()));
         all.extend(args);
         self.cmd(&all)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

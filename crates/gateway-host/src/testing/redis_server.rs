@@ -124,6 +124,17 @@ impl RedisServer {
         round_trip(&mut stream, &args)
     }
 
+    /// Runs one command with binary arguments on a fresh connection and returns the reply's
+    /// raw RESP2 frame, for callers that decode replies with their own codec.
+    pub fn command_frame(&self, args: &[&[u8]]) -> anyhow::Result<Vec<u8>> {
+        let mut stream = TcpStream::connect(self.addr())?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        if let Some(p) = &self.password {
+            round_trip(&mut stream, &[b"AUTH", p.as_bytes()])?;
+        }
+        read_frame(&mut stream, args)
+    }
+
     /// `GET key` as an integer (`None` when missing).
     pub fn get_int(&self, key: &str) -> anyhow::Result<Option<i64>> {
         match self.command(&["GET", key])? {
@@ -141,12 +152,19 @@ impl Drop for RedisServer {
 }
 
 fn round_trip(stream: &mut TcpStream, args: &[&[u8]]) -> anyhow::Result<RedisValue> {
+    let frame = read_frame(stream, args)?;
+    parse(&frame).map(|(v, _)| v)
+}
+
+/// Sends one command and reads exactly one reply frame.
+fn read_frame(stream: &mut TcpStream, args: &[&[u8]]) -> anyhow::Result<Vec<u8>> {
     stream.write_all(&resp::command(args))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         if let Some(end) = resp::frame_end(&buf).map_err(|e| anyhow!(e))? {
-            return parse(&buf[..end]).map(|(v, _)| v);
+            buf.truncate(end);
+            return Ok(buf);
         }
         let n = stream.read(&mut chunk)?;
         if n == 0 {
