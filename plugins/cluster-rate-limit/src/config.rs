@@ -1,10 +1,10 @@
 //! The configuration: Higress `cluster-key-rate-limit` fields unchanged, plus our extensions
-//! (several windows per key, `windows`, `algorithm`, `failure_mode`, `failure_status`,
-//! `circuit_breaker`, `gateway_count`, `shadow_mode`, `ratelimit_headers`), and its validation.
+//! (several windows per key, `windows`, calendar `query_quota` in a `timezone`, `algorithm`,
+//! `failure_mode`, `failure_status`, `circuit_breaker`, `gateway_count`, `shadow_mode`,
+//! `ratelimit_headers`), and its validation.
 
 use gateway_sdk::breaker::BreakerConfig;
-use gateway_sdk::quota::window::WindowConfig;
-use gateway_sdk::quota::{Algorithm, FailureMode, KeyText, LimitKeyEntry, RuleItemConfig, Window};
+use gateway_sdk::quota::{Algorithm, FailureMode, Requests, RuleItemConfig, Zone};
 use gateway_sdk::redis::RedisConfig;
 use gateway_sdk::{ConfigError, ConfigPath};
 use serde::Deserialize;
@@ -53,87 +53,17 @@ pub struct Config {
     /// Decide and count, but never reject.
     #[serde(default)]
     pub shadow_mode: bool,
+    /// IANA time zone of the calendar quotas (`query_quota`); default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
-/// `global_threshold`, or the window fields of a `limit_keys` entry.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Thresholds {
-    /// Requests per second.
-    #[serde(default)]
-    pub query_per_second: Option<i64>,
-    /// Requests per minute.
-    #[serde(default)]
-    pub query_per_minute: Option<i64>,
-    /// Requests per hour.
-    #[serde(default)]
-    pub query_per_hour: Option<i64>,
-    /// Requests per day.
-    #[serde(default)]
-    pub query_per_day: Option<i64>,
-    /// Windows of any length: `[{"seconds": 10, "quota": 100}]`.
-    #[serde(default)]
-    pub windows: Vec<WindowConfig>,
-}
+/// `global_threshold`: `query_per_second | _minute | _hour | _day`, `windows` and the calendar
+/// `query_quota` (`each_day`, `each_month`, `each_year`).
+pub type Thresholds = gateway_sdk::quota::Thresholds<Requests>;
 
-impl Thresholds {
-    /// The windows, validated; `at` is the path of the object holding the fields.
-    pub fn compile(&self, at: &ConfigPath) -> Result<Vec<Window>, ConfigError> {
-        let extra = WindowConfig::compile_all(&self.windows, &at.field("windows"))?;
-        Window::from_fields(
-            &[
-                ("query_per_second", 1, self.query_per_second),
-                ("query_per_minute", 60, self.query_per_minute),
-                ("query_per_hour", 3600, self.query_per_hour),
-                ("query_per_day", 86_400, self.query_per_day),
-            ],
-            &extra,
-            at,
-        )
-    }
-}
-
-/// A `limit_keys` entry: the key and its windows.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitKey {
-    /// Exact value, `regexp:<re>`, `*`, or an IP/CIDR for `limit_by_per_ip`.
-    pub key: KeyText,
-    /// Requests per second.
-    #[serde(default)]
-    pub query_per_second: Option<i64>,
-    /// Requests per minute.
-    #[serde(default)]
-    pub query_per_minute: Option<i64>,
-    /// Requests per hour.
-    #[serde(default)]
-    pub query_per_hour: Option<i64>,
-    /// Requests per day.
-    #[serde(default)]
-    pub query_per_day: Option<i64>,
-    /// Windows of any length.
-    #[serde(default)]
-    pub windows: Vec<WindowConfig>,
-}
-
-impl LimitKey {
-    /// The entry's windows.
-    pub fn thresholds(&self) -> Thresholds {
-        Thresholds {
-            query_per_second: self.query_per_second,
-            query_per_minute: self.query_per_minute,
-            query_per_hour: self.query_per_hour,
-            query_per_day: self.query_per_day,
-            windows: self.windows.clone(),
-        }
-    }
-}
-
-impl LimitKeyEntry for LimitKey {
-    fn key(&self) -> &str {
-        &self.key.0
-    }
-}
+/// A `limit_keys` entry: the key and the same window fields.
+pub type LimitKey = gateway_sdk::quota::LimitKey<Requests>;
 
 fn yes() -> bool {
     true
@@ -156,10 +86,20 @@ fn default_gateway_count() -> i64 {
 }
 
 impl Config {
+    /// The time zone of calendar quotas (`timezone`, default UTC), checked against the
+    /// compiled-in tz database.
+    pub fn zone(&self, at: &ConfigPath) -> Result<Zone, ConfigError> {
+        match &self.timezone {
+            Some(name) => Zone::parse(name, &at.field("timezone")),
+            None => Ok(Zone::utc()),
+        }
+    }
+
     /// Checks what serde cannot: exactly one of `global_threshold` / `rule_items`, statuses,
     /// the gateway count, the breaker and the Redis block. Windows and keys are checked while
     /// they compile.
     pub fn validate(&self, at: &ConfigPath) -> Result<(), ConfigError> {
+        self.zone(at)?;
         if self.rule_name.trim().is_empty() {
             return Err(at.field("rule_name").error("must not be empty"));
         }

@@ -76,11 +76,12 @@ impl Limiter {
     /// Validates and compiles `config` (at `at`).
     pub fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
         config.validate(at)?;
+        let zone = config.zone(at)?;
         let limits = match (&config.global_threshold, config.rule_items) {
-            (Some(t), _) => Limits::Global(t.compile(&at.field("global_threshold"))?),
+            (Some(t), _) => Limits::Global(t.compile(&zone, &at.field("global_threshold"))?),
             (None, Some(items)) => {
                 Limits::Items(KeySelector::compile(items, &at.field("rule_items"), |entry, here| {
-                    entry.thresholds().compile(here)
+                    entry.thresholds.compile(&zone, here)
                 })?)
             }
             (None, None) => return Err(at.error("set one of global_threshold or rule_items")),

@@ -9,9 +9,6 @@ use gateway_sdk::time::now_millis;
 
 const CHARGE_LUA: &str = include_str!("charge.lua");
 
-/// Extra lifetime of a counter after its window ends (as the SDK's check script uses).
-const KEY_GRACE_MS: u64 = 1000;
-
 /// Redis access of one compiled configuration.
 #[derive(Debug)]
 pub struct Admission {
@@ -72,7 +69,7 @@ impl Admission {
         let units = if self.reservation { estimate } else { 0 };
         let now = now_millis();
         let plan = self.store.plan(counter_id, windows, units, now);
-        let charge_to = (plan.keys.clone(), windows.iter().map(|w| ttl_ms(w, now)).collect());
+        let charge_to = (plan.keys.clone(), plan.ttls_ms.clone());
         match self.failure.route() {
             Route::Local => {
                 if self.failure.mode == FailureMode::Deny {
@@ -134,23 +131,5 @@ impl Admission {
             Err(e) => self.failure.record_failure(e),
         }
         result.map(|()| Settled::Called)
-    }
-}
-
-/// TTL of a fixed window's counter created at `now_ms`: until the window ends, plus a grace.
-fn ttl_ms(w: &Window, now_ms: u64) -> u64 {
-    let len = w.millis().max(1);
-    let end = (now_ms / len).saturating_add(1).saturating_mul(len);
-    end.saturating_sub(now_ms).saturating_add(KEY_GRACE_MS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_live_until_their_window_ends() {
-        assert_eq!(ttl_ms(&Window::new(60, 1), 120_500), 59_500 + KEY_GRACE_MS);
-        assert_eq!(ttl_ms(&Window::new(1, 1), 3_000), 1_000 + KEY_GRACE_MS);
     }
 }

@@ -1,12 +1,11 @@
 //! The configuration: Higress `ai-token-ratelimit` as is (`rule_name`, `rule_items` or
 //! `global_threshold` with `token_per_*` windows, `rejected_code`, `rejected_msg`, `redis`) plus
-//! our extensions (several windows per key, reservations, usage formats and JSONPath, weights,
-//! failure handling). Validated and compiled once per worker; errors name the field path.
+//! our extensions (several windows per key, calendar `token_quota` in a `timezone`,
+//! reservations, usage formats and JSONPath, weights, failure handling). Validated and compiled once per worker; errors name the field path.
 
 use gateway_sdk::breaker::BreakerConfig;
 use gateway_sdk::prelude::*;
-use gateway_sdk::quota::window::WindowConfig;
-use gateway_sdk::quota::{FailureMode, KeySelector, KeyText, LimitKeyEntry, RuleItemConfig, Window};
+use gateway_sdk::quota::{FailureMode, KeySelector, RuleItemConfig, Tokens, Window, Zone};
 use serde::{Deserialize, Deserializer};
 
 use crate::usage::{CustomPaths, Extractor, Format, Weights};
@@ -73,6 +72,9 @@ pub struct Config {
     /// Add `RateLimit-Policy`/`RateLimit` (and `X-RateLimit-*`) to admitted responses.
     #[serde(default)]
     pub show_limit_quota_header: bool,
+    /// IANA time zone of the calendar quotas (`token_quota`); default `UTC`.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 /// `on`/`off` (YAML 1.1 turns those into booleans, so both spellings are accepted).
@@ -114,85 +116,12 @@ pub enum MissingUsage {
     Refund,
 }
 
-/// Token windows (Higress field names) plus custom windows.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Thresholds {
-    /// Tokens per second.
-    #[serde(default)]
-    pub token_per_second: Option<i64>,
-    /// Tokens per minute.
-    #[serde(default)]
-    pub token_per_minute: Option<i64>,
-    /// Tokens per hour.
-    #[serde(default)]
-    pub token_per_hour: Option<i64>,
-    /// Tokens per day.
-    #[serde(default)]
-    pub token_per_day: Option<i64>,
-    /// Extra windows: `[{seconds, quota}]`.
-    #[serde(default)]
-    pub windows: Vec<WindowConfig>,
-}
+/// Token windows: Higress's `token_per_second | _minute | _hour | _day`, custom `windows`, and
+/// the calendar `token_quota` (`each_day`, `each_month`, `each_year`).
+pub type Thresholds = gateway_sdk::quota::Thresholds<Tokens>;
 
-impl Thresholds {
-    /// The windows, validated (`at` is the object's path).
-    pub fn compile(&self, at: &ConfigPath) -> Result<Vec<Window>, ConfigError> {
-        let extra = WindowConfig::compile_all(&self.windows, &at.field("windows"))?;
-        Window::from_fields(
-            &[
-                ("token_per_second", 1, self.token_per_second),
-                ("token_per_minute", 60, self.token_per_minute),
-                ("token_per_hour", 3600, self.token_per_hour),
-                ("token_per_day", 86_400, self.token_per_day),
-            ],
-            &extra,
-            at,
-        )
-    }
-}
-
-/// A `limit_keys` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitKey {
-    /// The key (exact, `regexp:`, `*`, an IP or a CIDR).
-    pub key: KeyText,
-    /// Tokens per second.
-    #[serde(default)]
-    pub token_per_second: Option<i64>,
-    /// Tokens per minute.
-    #[serde(default)]
-    pub token_per_minute: Option<i64>,
-    /// Tokens per hour.
-    #[serde(default)]
-    pub token_per_hour: Option<i64>,
-    /// Tokens per day.
-    #[serde(default)]
-    pub token_per_day: Option<i64>,
-    /// Extra windows: `[{seconds, quota}]`.
-    #[serde(default)]
-    pub windows: Vec<WindowConfig>,
-}
-
-impl LimitKey {
-    /// The entry's windows as [`Thresholds`].
-    pub fn thresholds(&self) -> Thresholds {
-        Thresholds {
-            token_per_second: self.token_per_second,
-            token_per_minute: self.token_per_minute,
-            token_per_hour: self.token_per_hour,
-            token_per_day: self.token_per_day,
-            windows: self.windows.clone(),
-        }
-    }
-}
-
-impl LimitKeyEntry for LimitKey {
-    fn key(&self) -> &str {
-        &self.key.0
-    }
-}
+/// A `limit_keys` entry: the key and the same window fields.
+pub type LimitKey = gateway_sdk::quota::LimitKey<Tokens>;
 
 /// Custom JSONPath expressions per token kind.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -316,14 +245,18 @@ impl Config {
         if name.is_empty() {
             return Err(at.field("rule_name").error("must not be empty"));
         }
+        let zone = match &self.timezone {
+            Some(name) => Zone::parse(name, &at.field("timezone"))?,
+            None => Zone::utc(),
+        };
         let limits = match (&self.rule_items, &self.global_threshold) {
             (Some(items), None) => {
                 let items_at = at.field("rule_items");
                 Limits::Keyed(KeySelector::compile(items.clone(), &items_at, |entry: &LimitKey, key_at| {
-                    entry.thresholds().compile(key_at)
+                    entry.thresholds.compile(&zone, key_at)
                 })?)
             }
-            (None, Some(global)) => Limits::Global(global.compile(&at.field("global_threshold"))?),
+            (None, Some(global)) => Limits::Global(global.compile(&zone, &at.field("global_threshold"))?),
             (Some(_), Some(_)) => {
                 return Err(at.field("global_threshold").error("set either rule_items or global_threshold, not both"));
             }

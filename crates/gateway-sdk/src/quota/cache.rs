@@ -103,7 +103,7 @@ mod tests {
         Outcome {
             admitted: false,
             rejected_by: Some(0),
-            windows: vec![WindowStatus { window: Window::new(10, 5), used, reset_ms }],
+            windows: vec![WindowStatus { window: Window::new(10, 5), period_ms: 10_000, used, reset_ms }],
             reservation: None,
         }
     }

@@ -92,11 +92,12 @@ impl FailurePolicy {
     }
 }
 
-/// Local fixed-window counters used while Redis is unreachable.
+/// Local per-period counters used while Redis is unreachable.
 #[derive(Debug)]
 pub struct FallbackLimiter {
     gateway_count: u64,
-    counters: WorkerState<HashMap<(String, u64), (u64, u64)>>,
+    /// (counter id, window key name) -> (period end in ms, units used in that period).
+    counters: WorkerState<HashMap<(String, String), (u64, u64)>>,
 }
 
 /// Counters kept at most; when full, counters of past periods are dropped first.
@@ -113,37 +114,42 @@ impl FallbackLimiter {
         (window.quota / self.gateway_count).max(1)
     }
 
-    /// Checks and charges `units` locally. The outcome reports the local quotas.
+    /// Checks and charges `units` locally, in each window's fixed or calendar periods (sliding
+    /// windows are counted as fixed ones here). The outcome reports the local quotas.
     pub fn check(&self, counter_id: &str, windows: &[Window], units: u64, now_ms: u64) -> Outcome {
         self.counters.with(|m| {
             let mut statuses = Vec::with_capacity(windows.len());
+            let mut ends = Vec::with_capacity(windows.len());
             let mut rejected_by = None;
             for (i, w) in windows.iter().enumerate() {
-                let local = Window::new(w.seconds, self.local_quota(w));
-                let len = local.millis().max(1);
-                let period = now_ms / len;
-                let reset_ms = period.saturating_add(1).saturating_mul(len).saturating_sub(now_ms);
-                let used = match m.get(&(counter_id.to_string(), w.seconds)) {
-                    Some(&(p, used)) if p == period => used,
+                let local = Window { span: w.span.clone(), quota: self.local_quota(w) };
+                let period = w.period(now_ms);
+                let used = match m.get(&(counter_id.to_string(), w.key_name())) {
+                    Some(&(end, used)) if end == period.end_ms => used,
                     _ => 0,
                 };
                 let fits = if units == 0 { used < local.quota } else { used.saturating_add(units) <= local.quota };
                 if !fits && rejected_by.is_none() {
                     rejected_by = Some(i);
                 }
-                statuses.push(WindowStatus { window: local, used, reset_ms });
+                ends.push(period.end_ms);
+                statuses.push(WindowStatus {
+                    window: local,
+                    period_ms: period.length_ms(),
+                    used,
+                    reset_ms: period.end_ms.saturating_sub(now_ms),
+                });
             }
             if rejected_by.is_none() && units > 0 {
                 if m.len() >= FALLBACK_CAPACITY {
-                    m.retain(|(_, seconds), (p, _)| *p >= now_ms / seconds.saturating_mul(1000).max(1));
+                    m.retain(|_, (end, _)| *end > now_ms);
                     if m.len() >= FALLBACK_CAPACITY {
                         m.clear();
                     }
                 }
-                for s in &mut statuses {
-                    let len = s.window.millis().max(1);
+                for (s, end) in statuses.iter_mut().zip(ends) {
                     s.used = s.used.saturating_add(units);
-                    m.insert((counter_id.to_string(), s.window.seconds), (now_ms / len, s.used));
+                    m.insert((counter_id.to_string(), s.window.key_name()), (end, s.used));
                 }
             }
             Outcome { admitted: rejected_by.is_none(), rejected_by, windows: statuses, reservation: None }
@@ -166,6 +172,20 @@ mod tests {
         assert!(f.check("k", &w, 1, 11_000).admitted, "next window");
         assert!(f.check("other", &w, 1, 10_500).admitted, "counters are per key");
         assert_eq!(FallbackLimiter::new(100).local_quota(&w[0]), 1);
+    }
+
+    #[test]
+    fn fallback_counts_calendar_windows_per_local_period() {
+        use crate::quota::{CalendarUnit, Zone};
+        let f = FallbackLimiter::new(2);
+        let zone = Zone::parse("Asia/Shanghai", &crate::ConfigPath::root("t")).unwrap();
+        let w = [Window::calendar(CalendarUnit::Day, zone, 6)];
+        // 2026-11-27T15:59:00Z is 23:59 in Shanghai; the local day ends 60 s later.
+        let before = 1_795_795_140_000;
+        assert_eq!((0..5).filter(|_| f.check("k", &w, 1, before).admitted).count(), 3);
+        let no = f.check("k", &w, 1, before);
+        assert_eq!((no.windows[0].reset_ms, no.windows[0].period_ms), (60_000, 86_400_000));
+        assert!(f.check("k", &w, 1, before + 60_000).admitted, "a new local day");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn policy_field(windows: &[WindowStatus], unit: Option<&str>) -> String {
             if let Some(u) = unit {
                 item.push_str(&format!(";qu=\"{}\"", sf_string(u)));
             }
-            item.push_str(&format!(";w={}", w.window.seconds));
+            item.push_str(&format!(";w={}", w.period_ms / 1000));
             item
         })
         .collect::<Vec<_>>()
@@ -107,7 +107,7 @@ mod tests {
     use crate::quota::Window;
 
     fn status(seconds: u64, quota: u64, used: u64, reset_ms: u64) -> WindowStatus {
-        WindowStatus { window: Window::new(seconds, quota), used, reset_ms }
+        WindowStatus { window: Window::new(seconds, quota), period_ms: seconds * 1000, used, reset_ms }
     }
 
     #[test]
@@ -133,6 +133,22 @@ mod tests {
         assert_eq!(get(X_RATELIMIT_LIMIT), Some("100"));
         assert_eq!(get(X_RATELIMIT_REMAINING), Some("0"));
         assert_eq!(get(RATELIMIT), Some("\"1s\";r=0;t=1, \"1m\";r=0;t=31"));
+    }
+
+    #[test]
+    fn calendar_windows_are_named_by_unit_with_the_current_period_length() {
+        use crate::quota::{CalendarUnit, Zone};
+        let november = WindowStatus {
+            window: Window::calendar(CalendarUnit::Month, Zone::utc(), 1_000_000),
+            period_ms: 30 * 86_400_000,
+            used: 400_000,
+            reset_ms: 86_399_500,
+        };
+        assert_eq!(
+            policy_field(std::slice::from_ref(&november), Some("tokens")),
+            "\"month\";q=1000000;qu=\"tokens\";w=2592000"
+        );
+        assert_eq!(ratelimit_field(&[november]), "\"month\";r=600000;t=86400");
     }
 
     #[test]

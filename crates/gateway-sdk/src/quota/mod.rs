@@ -16,19 +16,26 @@
 //! 5. [`headers`]: the IETF draft `RateLimit-Policy` / `RateLimit` fields, `Retry-After` and
 //!    Higress's `X-RateLimit-Limit` / `X-RateLimit-Remaining`.
 //!
-//! Windows are described by [`window::Window`] (a length in seconds and a quota); a request
-//! may be limited by several at once (e.g. 10/s and 1000/h).
+//! Windows are described by [`window::Window`] (a span and a quota): a number of seconds, or
+//! a calendar day, month or year in a time zone ([`calendar`]). A request may be limited by
+//! several at once (e.g. 10/s, 1000/h and 100,000 per month), all checked in one Redis call.
+//! [`thresholds`] reads the window fields every limiter shares (`query_per_minute`,
+//! `token_quota: {each_month: ...}`, ...).
 
 pub mod cache;
+pub mod calendar;
 mod cidr;
 pub mod failure;
 pub mod headers;
 pub mod keys;
 pub mod store;
+pub mod thresholds;
 pub mod window;
 
 pub use cache::OverLimitCache;
+pub use calendar::{CalendarUnit, Period, Zone};
 pub use failure::{FailureMode, FailurePolicy, FallbackLimiter, Route};
 pub use keys::{KeySelector, KeyText, LimitKeyEntry, LimitKind, RequestKeys, RuleItemConfig, Selection};
 pub use store::{Outcome, QuotaStore, Reservation, WindowStatus};
-pub use window::{Algorithm, Window};
+pub use thresholds::{CalendarQuota, LimitKey, QuotaUnit, Requests, Thresholds, Tokens};
+pub use window::{Algorithm, Span, Window};

@@ -1,20 +1,27 @@
 //! The atomic check-and-charge of N units across every window of a request in one Redis call,
 //! and the settlement of a reservation by a signed delta (a second script on the same keys).
 //!
-//! Keys are `<prefix>:{<counter id>}:<seconds>:<period>` (fixed) or
+//! Keys are `<prefix>:{<counter id>}:<seconds>:<period index>` (fixed),
+//! `<prefix>:{<counter id>}:<day|month|year>:<local date>` (calendar, e.g. `month:2026-11`) or
 //! `<prefix>:{<counter id>}:<seconds>:sw` (sliding): every key of one request shares the
 //! `{<counter id>}` hash tag, so the script also runs behind a cluster-aware Redis proxy.
-//! Time comes from the gateway's clock ([`crate::time::now_millis`]); fixed keys are named by
-//! their period, so gateways whose clocks differ a little still never over-admit a period.
+//! Time comes from the gateway's clock ([`crate::time::now_millis`]); fixed and calendar keys
+//! are named by their period, so a key never changes within a period and gateways whose clocks
+//! differ a little still never over-admit one. A reservation settles on the keys it charged,
+//! so a request admitted before a boundary is settled in the period that admitted it.
 
-use super::window::{Algorithm, SLIDING_BUCKETS, Window};
+use super::window::{Algorithm, SLIDING_BUCKETS, Span, Window};
 use crate::redis::{RedisClient, RedisError, Reply, Script, hash_tagged};
 
 const CHECK_LUA: &str = include_str!("check.lua");
 const SETTLE_LUA: &str = include_str!("settle.lua");
 
 /// Extra lifetime of a fixed window's key after its period ends (milliseconds).
-const KEY_GRACE_MS: u64 = 1000;
+pub const KEY_GRACE_MS: u64 = 1000;
+
+/// Extra lifetime of a calendar period's key after the period ends (milliseconds): requests
+/// admitted before the boundary still settle there when they finish within this time.
+pub const CALENDAR_GRACE_MS: u64 = 3_600_000;
 
 /// Counts quotas in Redis for one limiter configuration.
 #[derive(Debug, Clone)]
@@ -27,10 +34,13 @@ pub struct QuotaStore {
 }
 
 /// What one window looked like after a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowStatus {
     /// The window.
     pub window: Window,
+    /// The length of the window's current period in milliseconds (a calendar month's real
+    /// length; the window's length otherwise): the `w` of the `RateLimit-Policy` field.
+    pub period_ms: u64,
     /// Units counted in it (after the charge when admitted).
     pub used: u64,
     /// Milliseconds until the window resets (fixed) or until enough old units leave it
@@ -70,7 +80,7 @@ impl Outcome {
         if let Some(w) = self.rejected_by.and_then(|i| self.windows.get(i)) {
             return Some(w);
         }
-        self.windows.iter().min_by_key(|w| (w.remaining(), w.window.seconds))
+        self.windows.iter().min_by_key(|w| (w.remaining(), w.window.seconds()))
     }
 }
 
@@ -90,7 +100,12 @@ pub struct CheckPlan {
     pub keys: Vec<String>,
     /// The script's ARGV.
     pub args: Vec<String>,
+    /// Per key: the TTL in milliseconds a fixed or calendar counter gets when a charge
+    /// creates it (until its period ends, plus a grace); for sliding windows, the window's
+    /// length plus a bucket.
+    pub ttls_ms: Vec<u64>,
     windows: Vec<Window>,
+    periods_ms: Vec<u64>,
     kinds: Vec<char>,
     units: u64,
 }
@@ -123,27 +138,16 @@ impl QuotaStore {
         let mut keys = Vec::with_capacity(windows.len());
         let mut args = Vec::with_capacity(2 + 4 * windows.len());
         let mut kinds = Vec::with_capacity(windows.len());
+        let mut ttls_ms = Vec::with_capacity(windows.len());
+        let mut periods_ms = Vec::with_capacity(windows.len());
         args.push(units.to_string());
         args.push(now_ms.to_string());
         for w in windows {
-            let len = w.millis().max(1);
-            match self.algorithm {
-                Algorithm::Fixed => {
-                    let period = now_ms / len;
-                    let end = period.saturating_add(1).saturating_mul(len);
-                    let reset = end.saturating_sub(now_ms);
-                    keys.push(hash_tagged(&self.prefix, counter_id, &format!("{}:{period}", w.seconds)));
-                    args.extend([
-                        "f".to_string(),
-                        w.quota.to_string(),
-                        reset.to_string(),
-                        (reset + KEY_GRACE_MS).to_string(),
-                    ]);
-                    kinds.push('f');
-                }
-                Algorithm::Sliding => {
+            match (&w.span, self.algorithm) {
+                (Span::Seconds(seconds), Algorithm::Sliding) => {
+                    let len = w.millis().max(1);
                     let bucket = (len / SLIDING_BUCKETS).max(1);
-                    keys.push(hash_tagged(&self.prefix, counter_id, &format!("{}:sw", w.seconds)));
+                    keys.push(hash_tagged(&self.prefix, counter_id, &format!("{seconds}:sw")));
                     args.extend([
                         "s".to_string(),
                         w.quota.to_string(),
@@ -151,10 +155,23 @@ impl QuotaStore {
                         bucket.to_string(),
                     ]);
                     kinds.push('s');
+                    ttls_ms.push(bucket * SLIDING_BUCKETS + bucket);
+                    periods_ms.push(len);
+                }
+                _ => {
+                    let period = w.period(now_ms);
+                    let reset = period.end_ms.saturating_sub(now_ms);
+                    let grace = if w.is_calendar() { CALENDAR_GRACE_MS } else { KEY_GRACE_MS };
+                    let ttl = reset.saturating_add(grace);
+                    keys.push(hash_tagged(&self.prefix, counter_id, &format!("{}:{}", w.key_name(), period.name)));
+                    args.extend(["f".to_string(), w.quota.to_string(), reset.to_string(), ttl.to_string()]);
+                    kinds.push('f');
+                    ttls_ms.push(ttl);
+                    periods_ms.push(period.length_ms());
                 }
             }
         }
-        CheckPlan { keys, args, windows: windows.to_vec(), kinds, units }
+        CheckPlan { keys, args, ttls_ms, windows: windows.to_vec(), periods_ms, kinds, units }
     }
 
     /// Checks and charges atomically in one Redis call (EVALSHA; EVAL once if the script is
@@ -222,12 +239,13 @@ impl CheckPlan {
         let rejected = it.next().ok_or_else(|| bad("empty reply"))?;
         let mut windows = Vec::with_capacity(self.windows.len());
         let mut slots = Vec::with_capacity(self.windows.len());
-        for (w, kind) in self.windows.iter().zip(&self.kinds) {
+        for ((w, kind), period_ms) in self.windows.iter().zip(&self.kinds).zip(&self.periods_ms) {
             let (Some(used), Some(reset), Some(field)) = (it.next(), it.next(), it.next()) else {
                 return Err(bad("too few values"));
             };
             windows.push(WindowStatus {
-                window: *w,
+                window: w.clone(),
+                period_ms: *period_ms,
                 used: u64::try_from(used).unwrap_or(0),
                 reset_ms: u64::try_from(reset).unwrap_or(0),
             });
@@ -283,6 +301,25 @@ mod tests {
     }
 
     #[test]
+    fn calendar_plans_name_the_local_period_and_live_until_it_ends() {
+        use crate::quota::{CalendarUnit, Zone};
+        let zone = Zone::parse("Asia/Shanghai", &crate::config::ConfigPath::root("t")).unwrap();
+        let windows = [Window::new(60, 5), Window::calendar(CalendarUnit::Month, zone, 1000)];
+        // 2026-11-30T15:59:59Z is the last second of November in Shanghai.
+        let now = 1_796_054_399_000;
+        for algorithm in [Algorithm::Fixed, Algorithm::Sliding] {
+            let plan = store(algorithm).plan("id", &windows, 1, now);
+            assert_eq!(plan.keys[1], "rl:rule:{id}:month:2026-11", "{algorithm:?}");
+            assert_eq!(plan.args[6..], ["f", "1000", "1000", "3601000"], "calendar windows are never sliding");
+            assert_eq!(plan.ttls_ms[1], 1000 + CALENDAR_GRACE_MS);
+        }
+        let next = store(Algorithm::Fixed).plan("id", &windows, 1, now + 1000);
+        assert_eq!(next.keys[1], "rl:rule:{id}:month:2026-12");
+        let ok = next.outcome(Reply::Array([0, 1, 59_000, 0, 1, 1, 0].into_iter().map(Reply::Int).collect())).unwrap();
+        assert_eq!(ok.windows[1].period_ms, 31 * 86_400_000, "December's length");
+    }
+
+    #[test]
     fn sliding_plans_use_one_hash_per_window() {
         let plan = store(Algorithm::Sliding).plan("id", &[Window::new(60, 5)], 2, 1000);
         assert_eq!(plan.keys, ["rl:rule:{id}:60:sw"]);
@@ -296,7 +333,7 @@ mod tests {
             plan.outcome(Reply::Array([0, 3, 1000, 0, 50, 60000, 0].into_iter().map(Reply::Int).collect())).unwrap();
         assert!(ok.admitted);
         assert_eq!(ok.windows[1].remaining(), 50);
-        assert_eq!(ok.tightest().unwrap().window.seconds, 1);
+        assert_eq!(ok.tightest().unwrap().window.seconds(), 1);
         assert_eq!(ok.reservation.as_ref().unwrap().units, 3);
         let no =
             plan.outcome(Reply::Array([2, 3, 1000, 0, 99, 1500, 0].into_iter().map(Reply::Int).collect())).unwrap();

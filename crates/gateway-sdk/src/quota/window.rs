@@ -3,16 +3,26 @@
 
 use serde::Deserialize;
 
+use super::calendar::{CalendarUnit, Period, Zone};
 use crate::config::{ConfigError, ConfigPath};
 
 /// Longest window accepted: one year (anything longer is a typo rather than a rate).
 pub const MAX_WINDOW_SECONDS: u64 = 366 * 24 * 3600;
 
-/// One quota window: at most `quota` units per `seconds`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How long a window lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Span {
+    /// A fixed number of seconds (epoch-aligned for `fixed`, rolling for `sliding`).
+    Seconds(u64),
+    /// A calendar period in a time zone (always counted per period, whatever the algorithm).
+    Calendar(CalendarUnit, Zone),
+}
+
+/// One quota window: at most `quota` units per span.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Window {
-    /// The window's length in seconds (at least 1).
-    pub seconds: u64,
+    /// The window's length.
+    pub span: Span,
     /// Units allowed per window (at least 1).
     pub quota: u64,
 }
@@ -20,18 +30,41 @@ pub struct Window {
 impl Window {
     /// A window of `quota` units per `seconds`.
     pub fn new(seconds: u64, quota: u64) -> Self {
-        Window { seconds, quota }
+        Window { span: Span::Seconds(seconds), quota }
     }
 
-    /// The window's length in milliseconds.
+    /// A window of `quota` units per calendar `unit` in `zone`.
+    pub fn calendar(unit: CalendarUnit, zone: Zone, quota: u64) -> Self {
+        Window { span: Span::Calendar(unit, zone), quota }
+    }
+
+    /// The window's length in seconds: exact for second spans, typical for calendar ones
+    /// (used to order windows; periods come from [`Window::period`]).
+    pub fn seconds(&self) -> u64 {
+        match &self.span {
+            Span::Seconds(s) => *s,
+            Span::Calendar(unit, _) => unit.nominal_seconds(),
+        }
+    }
+
+    /// The window's length in milliseconds (typical for calendar windows).
     pub fn millis(&self) -> u64 {
-        self.seconds.saturating_mul(1000)
+        self.seconds().saturating_mul(1000)
+    }
+
+    /// Whether this is a calendar window.
+    pub fn is_calendar(&self) -> bool {
+        matches!(self.span, Span::Calendar(..))
     }
 
     /// A short policy name used in the `RateLimit` fields: `1s`, `1m`, `1h`, `1d`, else
-    /// `<n>s`, `<n>m`, `<n>h` or `<n>d` for whole multiples.
+    /// `<n>s`, `<n>m`, `<n>h` or `<n>d` for whole multiples; `day`, `month` or `year` for
+    /// calendar windows.
     pub fn name(&self) -> String {
-        let s = self.seconds;
+        let s = match &self.span {
+            Span::Seconds(s) => *s,
+            Span::Calendar(unit, _) => return unit.as_str().to_string(),
+        };
         if s.is_multiple_of(86_400) {
             format!("{}d", s / 86_400)
         } else if s.is_multiple_of(3600) {
@@ -43,10 +76,34 @@ impl Window {
         }
     }
 
+    /// The part of a counter's key that names the window: its seconds, or the calendar unit.
+    pub fn key_name(&self) -> String {
+        match &self.span {
+            Span::Seconds(s) => s.to_string(),
+            Span::Calendar(unit, _) => unit.as_str().to_string(),
+        }
+    }
+
+    /// The fixed period holding `now_ms`: for second spans, the epoch-aligned window (named by
+    /// its index since the epoch); for calendar spans, the local day, month or year (named
+    /// `2026-11-27`, `2026-11`, `2026`). An instant a calendar cannot place (beyond year
+    /// 9998) falls back to epoch-aligned periods of the typical length.
+    pub fn period(&self, now_ms: u64) -> Period {
+        if let Span::Calendar(unit, zone) = &self.span
+            && let Some(period) = zone.period(*unit, now_ms)
+        {
+            return period;
+        }
+        let len = self.millis().max(1);
+        let index = now_ms / len;
+        let start_ms = index.saturating_mul(len);
+        Period { name: index.to_string(), start_ms, end_ms: start_ms.saturating_add(len) }
+    }
+
     /// Builds the windows of one configuration entry from `(field name, seconds, value)`
     /// triples, e.g. `("query_per_minute", 60, Some(100))`, plus extra windows. Every given
     /// value must be positive; at least one window must result, and no two may have the same
-    /// length. `at` is the entry's path. The windows come back sorted by length.
+    /// span. `at` is the entry's path. The windows come back sorted by length.
     pub fn from_fields(
         fields: &[(&str, u64, Option<i64>)],
         extra: &[Window],
@@ -66,16 +123,16 @@ impl Window {
             return Err(at.error(format!("no window: set at least one of {}", names.join(", "))));
         }
         for (i, w) in windows.iter().enumerate() {
-            if windows.iter().take(i).any(|o| o.seconds == w.seconds) {
-                return Err(at.error(format!("two windows of {} seconds; give each window length once", w.seconds)));
+            if windows.iter().take(i).any(|o| o.span == w.span) {
+                return Err(at.error(format!("two windows of {}; give each window length once", w.name())));
             }
         }
-        windows.sort_by_key(|w| w.seconds);
+        windows.sort_by_key(|w| (w.seconds(), w.is_calendar()));
         Ok(windows)
     }
 }
 
-fn positive(v: i64) -> Option<u64> {
+pub(crate) fn positive(v: i64) -> Option<u64> {
     u64::try_from(v).ok().filter(|&q| q > 0)
 }
 
