@@ -138,6 +138,14 @@ impl Gateway {
         self.shared.fuel()
     }
 
+    /// Moves the clock plugins see (`proxy_get_current_time_nanoseconds` and WASI's realtime
+    /// clock) so that it reads `time` now; it keeps running from there. For tests of
+    /// time-based behaviour (period boundaries) without waiting. Redis's own clock (key TTLs)
+    /// is not moved.
+    pub fn set_time(&self, time: std::time::SystemTime) {
+        self.shared.set_time(time);
+    }
+
     /// Stops the workers and waits for them.
     pub fn stop(mut self) {
         self.shutdown_and_join();

@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -65,6 +67,8 @@ pub struct SharedState {
     metrics: Mutex<Vec<Metric>>,
     logs: Mutex<VecDeque<LogRecord>>,
     fuel: Mutex<FuelStats>,
+    /// Milliseconds added to the system clock for plugins (tests move time with it).
+    clock_offset_ms: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -72,6 +76,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SharedState {
+    /// The wall-clock time plugins see: the system clock plus the offset a test set.
+    pub fn now(&self) -> SystemTime {
+        let offset = self.clock_offset_ms.load(Ordering::Relaxed);
+        let real = SystemTime::now();
+        let shifted = if offset >= 0 {
+            real.checked_add(Duration::from_millis(offset.unsigned_abs()))
+        } else {
+            real.checked_sub(Duration::from_millis(offset.unsigned_abs()))
+        };
+        shifted.unwrap_or(real)
+    }
+
+    /// Nanoseconds since the Unix epoch of [`SharedState::now`].
+    pub fn now_nanos(&self) -> u64 {
+        u64::try_from(self.now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Makes plugins see `time` now (the clock keeps running from there).
+    pub fn set_time(&self, time: SystemTime) {
+        let signed_ms = |t: SystemTime| match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        let offset = signed_ms(time).saturating_sub(signed_ms(SystemTime::now()));
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+    }
+
     pub fn get_data(&self, key: &[u8]) -> Option<(Vec<u8>, u32)> {
         lock(&self.data).get(key).cloned()
     }

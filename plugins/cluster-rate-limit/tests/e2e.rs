@@ -405,3 +405,56 @@ fn redis_stopped_under_load_fails_fast_behind_the_breaker_and_recovers() {
     let deny_back = wait_for(Duration::from_secs(15), || (http_get(&deny_url).unwrap().status == 200).then_some(()));
     assert!(deny_back.is_some(), "deny mode admits again once Redis is back");
 }
+
+/// 2026-11-30T16:00:00Z: midnight of December 1st in Asia/Shanghai (UTC+8, no DST).
+const SHANGHAI_DECEMBER: u64 = 1_796_054_400;
+
+#[test]
+fn a_monthly_quota_used_up_on_the_last_day_is_back_one_second_after_local_midnight() {
+    let redis = RedisServer::start().unwrap();
+    let upstream = TestUpstream::echo().unwrap();
+    let limits = json!({"query_per_minute": 1000, "query_quota": {"each_month": 3}});
+    let config = json!({"timezone": "Asia/Shanghai", "global_threshold": limits, "show_limit_quota_header": true});
+    let gw = gateway(&redis, &upstream, plugin_config("monthly", config));
+    let url = format!("{}/", gw.url());
+
+    // 23:59:30 on November 30th in Shanghai: the month has 30 s left (and UTC is at 15:59:30).
+    gw.set_time(SystemTime::UNIX_EPOCH + Duration::from_secs(SHANGHAI_DECEMBER - 30));
+    let statuses: Vec<u16> = (0..5).map(|_| http_get(&url).unwrap().status).collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429], "3 per month");
+    let november = redis.get_int("cluster-rate-limit:{monthly:global_threshold}:month:2026-11").unwrap();
+    assert_eq!(november, Some(3), "the key is named by the local month");
+    let no = http_get(&url).unwrap();
+    assert_eq!(no.status, 429);
+    // `t` is the time left in the local month, not in a 30-day bin or the UTC month.
+    let field = no.header("ratelimit").unwrap().to_string();
+    let t: u64 = field
+        .split(", ")
+        .find_map(|item| item.strip_prefix("\"month\";r=0;t="))
+        .unwrap_or_else(|| panic!("no month item in {field}"))
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&t), "t={t}: seconds until local midnight");
+    let retry: u64 = no.header("retry-after").unwrap().parse().unwrap();
+    assert!((t..=30).contains(&retry), "Retry-After {retry} is not before t={t}");
+    assert!(no.header("ratelimit-policy").unwrap().contains("\"month\";q=3;w=2592000"), "November has 30 days");
+    let RedisValue::Int(pttl) =
+        redis.command(&["PTTL", "cluster-rate-limit:{monthly:global_threshold}:month:2026-11"]).unwrap()
+    else {
+        panic!("PTTL")
+    };
+    assert!(pttl > 30_000 && pttl <= 30_000 + 3_600_000, "lives until the month ends plus the grace: {pttl}");
+
+    // One second after midnight in Shanghai: a new month, though UTC is still in November.
+    gw.set_time(SystemTime::UNIX_EPOCH + Duration::from_secs(SHANGHAI_DECEMBER + 1));
+    let yes = http_get(&url).unwrap();
+    assert_eq!(yes.status, 200, "the over-limit cache let go at the boundary too");
+    assert!(yes.header("ratelimit").unwrap().contains("\"month\";r=2;"), "{:?}", yes.header("ratelimit"));
+    assert!(yes.header("ratelimit-policy").unwrap().contains("\"month\";q=3;w=2678400"), "December has 31 days");
+    assert_eq!(redis.get_int("cluster-rate-limit:{monthly:global_threshold}:month:2026-12").unwrap(), Some(1));
+    assert_eq!(
+        redis.get_int("cluster-rate-limit:{monthly:global_threshold}:month:2026-11").unwrap(),
+        Some(3),
+        "November's counter is left as it was"
+    );
+}

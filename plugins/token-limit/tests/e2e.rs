@@ -185,3 +185,68 @@ fn bad_configs_are_rejected_at_start_naming_the_field() {
         assert!(err.contains(&format!("token-limit: invalid config at {path}")), "{err}");
     }
 }
+
+/// 2026-12-01T05:00:00Z: midnight of December 1st in America/New_York (EST, UTC-5).
+const NEW_YORK_DECEMBER: u64 = 1_796_101_200;
+
+/// The calendar-month counter of `rule` for `month` (`2026-11`), if it exists.
+fn month_counter(redis: &RedisServer, rule: &str, month: &str) -> Option<i64> {
+    let pattern = format!("token-limit:{rule}:*:month:{month}");
+    let gateway_host::testing::RedisValue::Array(keys) = redis.command(&["KEYS", &pattern]).unwrap() else {
+        panic!("KEYS")
+    };
+    assert!(keys.len() <= 1, "one counter per key and month: {keys:?}");
+    match keys.first() {
+        Some(gateway_host::testing::RedisValue::Bulk(k)) => redis.get_int(k).unwrap(),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_monthly_token_budget_resets_at_local_midnight_and_a_request_spanning_it_settles_in_its_own_month() {
+    let redis = RedisServer::start().unwrap();
+    let llm = MockLlm::start();
+    let monthly = json!({
+        "timezone": "America/New_York",
+        "rule_items": [{"limit_by_per_header": "x-api-key", "limit_keys": [{"key": "*", "token_quota": {"each_month": 100}}]}]
+    });
+    let gw = start_gateway(&redis, &llm.addr(), plugin_config("monthly", 100, monthly), 1);
+    let at = |secs: u64| std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+
+    // 23:59:00 on November 30th in New York. 60 + 30 tokens fit; the next reservation does not.
+    gw.set_time(at(NEW_YORK_DECEMBER - 60));
+    assert_eq!(post(&gw, "/openai/v1/chat/completions?in=30&out=30", "t", &chat(false, 10)).status, 200);
+    let wait = |month: &str, expected: i64| {
+        gateway_host::testing::wait_for(Duration::from_secs(10), || {
+            (month_counter(&redis, "monthly", month) == Some(expected)).then_some(())
+        })
+        .unwrap_or_else(|| panic!("{month} never reached {expected}: {:?}", month_counter(&redis, "monthly", month)))
+    };
+    wait("2026-11", 60);
+    let no = post(&gw, "/openai/v1/chat/completions", "t", &chat(false, 50));
+    assert_eq!(no.status, 429, "60 used + 53 reserved > 100");
+    let t: u64 = no.header("ratelimit").unwrap().split(";t=").nth(1).unwrap().parse().unwrap();
+    assert!((1..=60).contains(&t), "t={t}: seconds until midnight in New York");
+
+    // A request admitted in November whose response arrives in December: reserved and settled
+    // in November, nothing charged to December.
+    llm.close_gate();
+    let addr = gw.url().trim_start_matches("http://").to_string();
+    let mut spanning =
+        StreamingResponse::post(&addr, "/openai/v1/chat/completions?in=10&out=20", "t", &chat(false, 20));
+    let reserved = gateway_host::testing::wait_for(Duration::from_secs(10), || {
+        month_counter(&redis, "monthly", "2026-11").filter(|&v| v > 80)
+    });
+    assert!(reserved.is_some(), "the estimate (20 + prompt) was reserved in November");
+    gw.set_time(at(NEW_YORK_DECEMBER + 1));
+    llm.open_gate();
+    spanning.read_to_end(Duration::from_secs(10));
+    assert_eq!(spanning.status(), 200);
+    wait("2026-11", 60 + 30);
+    assert_eq!(month_counter(&redis, "monthly", "2026-12"), None, "nothing charged to December by it");
+
+    // One second after midnight the budget is whole again: 100 tokens fit.
+    let yes = post(&gw, "/openai/v1/chat/completions?in=50&out=50", "t", &chat(false, 60));
+    assert_eq!(yes.status, 200, "{}", String::from_utf8_lossy(&yes.body));
+    wait("2026-12", 100);
+}

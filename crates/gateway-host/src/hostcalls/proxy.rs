@@ -1,7 +1,7 @@
 //! Core proxy-wasm host calls: logging, time, ticks, effective context, stream control,
 //! local responses, foreign functions and the gRPC stubs.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use wasmtime::{Caller, Linker};
 
@@ -62,7 +62,7 @@ fn get_log_level(c: &mut Caller<'_, HostState>, out: i32) -> R {
 }
 
 fn current_time(c: &mut Caller<'_, HostState>, out: i32) -> R {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64;
+    let now = c.data().shared.now_nanos();
     memory::write_u64(c, out, now)?;
     Ok(status::OK)
 }

@@ -2,7 +2,7 @@
 //! plugin log, clocks, randomness, empty args/environment, no files, `proc_exit` traps.
 
 use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use wasmtime::{Caller, Linker};
 
@@ -50,7 +50,7 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "clock_time_get",
         |mut c: Caller<'_, HostState>, id: i32, _precision: i64, out: i32| -> wasmtime::Result<i32> {
             let now = match id {
-                0 => SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos() as u64,
+                0 => c.data().shared.now_nanos(),
                 1..=3 => {
                     static START: OnceLock<Instant> = OnceLock::new();
                     START.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
