@@ -163,3 +163,25 @@ fn accepts_the_default_config_and_readme_yaml_examples_as_json() {
     )
     .unwrap();
 }
+
+#[test]
+fn calendar_quotas_take_an_iana_timezone_and_name_bad_ones() {
+    let with = |extra: serde_json::Value| {
+        let mut v = base();
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        v
+    };
+    let monthly = serde_json::json!({"query_per_second": 10, "query_quota": {"each_day": 1000, "each_month": 20000}});
+    configure(&with(serde_json::json!({"timezone": "Asia/Shanghai", "global_threshold": monthly})).to_string())
+        .unwrap();
+    configure(&with(serde_json::json!({"global_threshold": monthly})).to_string()).expect("UTC by default");
+    let err = rejected(with(serde_json::json!({"timezone": "Asia/Atlantis", "global_threshold": monthly})));
+    assert_at(&err, "timezone");
+    assert!(err.contains("unknown time zone `Asia/Atlantis`"), "{err}");
+    let err = rejected(with(serde_json::json!({"global_threshold": {"query_quota": {"each_year": -5}}})));
+    assert_at(&err, "global_threshold.query_quota.each_year");
+    let keyed = serde_json::json!([{"limit_by_header": "x-user", "limit_keys": [{"key": "a", "query_quota": {}}]}]);
+    assert_at(&rejected(with(serde_json::json!({"rule_items": keyed}))), "rule_items[0].limit_keys[0].query_quota");
+}

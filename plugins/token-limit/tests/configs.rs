@@ -51,3 +51,16 @@ fn invalid_configs_are_rejected_naming_where() {
     }
     assert!(checked >= 5);
 }
+
+#[test]
+fn an_unknown_timezone_is_rejected_naming_the_field() {
+    let config = serde_json::json!({
+        "rule_name": "m", "timezone": "Europe/Atlantis", "redis": {"service_name": "redis.static"},
+        "global_threshold": {"token_quota": {"each_month": 1000000}}
+    });
+    let err = TestHost::<TokenLimit>::configure(&config.to_string()).err().expect("rejected").to_string();
+    assert!(err.contains("timezone") && err.contains("unknown time zone `Europe/Atlantis`"), "{err}");
+    let mut ok = config;
+    ok["timezone"] = "Europe/London".into();
+    TestHost::<TokenLimit>::configure(&ok.to_string()).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -9,8 +9,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, de::IgnoredAny};
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::calendar::{CalendarUnit, Zone};
 use super::keys::{KeyText, LimitKeyEntry};
@@ -186,7 +186,8 @@ impl<'de, U: QuotaUnit> Visitor<'de> for FieldsVisitor<U> {
             } else if name == "key" && self.with_key {
                 key = Some(map.next_value::<KeyText>()?);
             } else {
-                let _ = map.next_value::<IgnoredAny>();
+                // Fail while reading the value, so the error's path ends with the field's name.
+                map.next_value_seed(UnknownField { name: &name, expected: fields })?;
                 return Err(de::Error::unknown_field(&name, fields));
             }
         }
@@ -194,6 +195,20 @@ impl<'de, U: QuotaUnit> Visitor<'de> for FieldsVisitor<U> {
             return Err(de::Error::missing_field("key"));
         }
         Ok((key, t))
+    }
+}
+
+/// A value that is never read: the error for the unknown field that holds it.
+struct UnknownField<'a> {
+    name: &'a str,
+    expected: &'static [&'static str],
+}
+
+impl<'de> DeserializeSeed<'de> for UnknownField<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, _value: D) -> Result<(), D::Error> {
+        Err(de::Error::unknown_field(self.name, self.expected))
     }
 }
 
@@ -254,6 +269,7 @@ mod tests {
     #[test]
     fn unknown_fields_name_the_accepted_ones_and_the_other_unit_is_unknown() {
         let err = parse::<Thresholds<Requests>>(json!({"token_per_minute": 1})).unwrap_err();
+        assert_eq!(err.path, "token_per_minute");
         assert!(err.message.contains("unknown field `token_per_minute`"), "{err}");
         assert!(err.message.contains("query_quota"), "{err}");
         let err = parse::<Thresholds<Requests>>(json!({"key": "a", "query_per_minute": 1})).unwrap_err();
