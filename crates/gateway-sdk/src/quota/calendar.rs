@@ -7,9 +7,9 @@
 
 use std::fmt;
 
-use jiff::civil::Date;
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan};
 
 use crate::config::{ConfigError, ConfigPath};
 
@@ -126,29 +126,38 @@ impl Zone {
     /// The period of `unit` holding the instant `now_ms`, or `None` for instants outside the
     /// years 1 to 9998.
     pub fn period(&self, unit: CalendarUnit, now_ms: u64) -> Option<Period> {
+        // Only offsets and civil dates are used (no `Zoned`, no `Span` arithmetic): that keeps
+        // jiff's share of the module small.
         let now = Timestamp::from_millisecond(i64::try_from(now_ms).ok()?).ok()?;
-        let today = now.to_zoned(self.tz.clone()).date();
+        let today = self.tz.to_offset(now).to_datetime(now).date();
+        let (year, month, day) = (today.year(), today.month(), today.day());
+        let next_month =
+            |y: i16, m: i8| if m == 12 { Date::new(y.checked_add(1)?, 1, 1).ok() } else { Date::new(y, m + 1, 1).ok() };
         let (first, next, name) = match unit {
             CalendarUnit::Day => {
-                (today, today.tomorrow().ok()?, format!("{:04}-{:02}-{:02}", today.year(), today.month(), today.day()))
+                let next = if day < today.days_in_month() {
+                    Date::new(year, month, day + 1).ok()?
+                } else {
+                    next_month(year, month)?
+                };
+                (today, next, format!("{year:04}-{month:02}-{day:02}"))
             }
             CalendarUnit::Month => {
-                let first = today.first_of_month();
-                (first, first.checked_add(1.month()).ok()?, format!("{:04}-{:02}", today.year(), today.month()))
+                (Date::new(year, month, 1).ok()?, next_month(year, month)?, format!("{year:04}-{month:02}"))
             }
             CalendarUnit::Year => {
-                let first = Date::new(today.year(), 1, 1).ok()?;
-                (first, first.checked_add(1.year()).ok()?, format!("{:04}", today.year()))
+                (Date::new(year, 1, 1).ok()?, Date::new(year.checked_add(1)?, 1, 1).ok()?, format!("{year:04}"))
             }
         };
         Some(Period { name, start_ms: self.midnight_ms(first)?, end_ms: self.midnight_ms(next)? })
     }
 
     /// The first instant of `date` in this zone (local midnight, or the end of a
-    /// daylight-saving gap when midnight is skipped).
+    /// daylight-saving gap when midnight is skipped; the first of two midnights in a fold).
     fn midnight_ms(&self, date: Date) -> Option<u64> {
-        let start = date.to_zoned(self.tz.clone()).ok()?;
-        u64::try_from(start.timestamp().as_millisecond()).ok()
+        let midnight = DateTime::from_parts(date, Time::midnight());
+        let start = self.tz.to_ambiguous_timestamp(midnight).compatible().ok()?;
+        u64::try_from(start.as_millisecond()).ok()
     }
 }
 
