@@ -111,7 +111,7 @@ fn sliding_windows_never_admit_more_than_the_quota_in_any_span() {
         let o = check(&mut redis, now);
         if o.admitted {
             admitted_at.push(now);
-        } else if let Some(w) = o.rejected_by.map(|i| o.windows[i]) {
+        } else if let Some(w) = o.rejected_by.map(|i| o.windows[i].clone()) {
             assert!(w.reset_ms > 0 && w.reset_ms <= 11_000, "reset {w:?}");
         }
     }
