@@ -26,6 +26,11 @@ fmt:
 plugins: bootstrap
 	$(CARGO) build --release --target wasm32-wasip1 --workspace --exclude gateway-host --exclude xtask --lib
 
+## bench: wasm instructions and Redis commands per request of each plugin, written to docs/benchmarks.md
+.PHONY: bench
+bench: bootstrap
+	$(CARGO) xtask bench
+
 ## demo: a local gateway with the plugins against a real Redis
 demo: bootstrap
 	$(CARGO) run --release -p xtask -- demo

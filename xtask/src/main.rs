@@ -7,6 +7,7 @@ mod archive;
 mod credentials;
 mod examples;
 mod flags;
+mod local_gateway;
 mod oci;
 mod registry;
 mod schema;
@@ -27,7 +28,7 @@ macro_rules! commands {
     };
 }
 
-commands![build, package, push, manifest, demo];
+commands![build, package, push, manifest, demo, bench];
 
 fn help() -> String {
     let mut text = String::from("usage: cargo xtask <command> [flags]\n\ncommands:\n");
