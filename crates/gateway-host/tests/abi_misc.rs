@@ -85,3 +85,29 @@ fn ticks_shared_data_queues_foreign_functions_log_level_and_time() {
     let woke = wait_for(Duration::from_secs(10), || (metric(&gw, "ready") == 1).then_some(()));
     assert!(woke.is_some(), "proxy_on_queue_ready ran for the enqueued item");
 }
+
+#[test]
+fn grpc_calls_answer_unimplemented() {
+    let upstream = TestUpstream::echo().unwrap();
+    // Replies 400 + the code of proxy_grpc_call, body = '0' + the code of proxy_grpc_cancel.
+    let wat = plugin(
+        r#"
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (local $rc i32)
+    (local.set $rc (call $grpc_call (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 512)))
+    (i32.store8 (i32.const 8192) (i32.add (i32.const 48) (call $grpc_cancel (i32.const 7))))
+    (call $reply (i32.add (i32.const 400) (local.get $rc)) (i32.const 8192) (i32.const 1))
+    (i32.const 1))
+"#,
+    );
+    let gw = Gateway::start(config(
+        vec![route("main", "/", "backend", &["grpc"])],
+        vec![cluster("backend", &upstream.addr())],
+        vec![plugin_config("grpc", write_wat("grpc", &wat))],
+    ))
+    .unwrap();
+    let resp = http_get(&format!("{}/", gw.url())).unwrap();
+    assert_eq!(resp.status, 412, "Unimplemented (12) from proxy_grpc_call");
+    assert_eq!(resp.body, [b'0' + 12], "Unimplemented (12) from proxy_grpc_cancel");
+}

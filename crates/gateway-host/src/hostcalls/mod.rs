@@ -27,6 +27,22 @@ macro_rules! wrap {
 }
 pub(crate) use wrap;
 
+/// Registers a host function that takes `i32` arguments and always answers
+/// `Unimplemented` (e.g. the gRPC calls this host does not offer).
+macro_rules! unimplemented_call {
+    ($linker:expr, $module:literal, $name:literal, ($($a:ident),*)) => {
+        $linker.func_wrap(
+            $module,
+            $name,
+            |_c: wasmtime::Caller<'_, $crate::vm::state::HostState>, $($a: i32),*| -> wasmtime::Result<i32> {
+                $(let _ = $a;)*
+                Ok($crate::abi::status::UNIMPLEMENTED)
+            },
+        )?;
+    };
+}
+pub(crate) use unimplemented_call;
+
 /// A linker with every host function this host provides.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use wasmtime::{Caller, Linker};
 
-use super::wrap;
+use super::{unimplemented_call, wrap};
 use crate::abi::{self, status};
 use crate::shared::LogRecord;
 use crate::vm::VmEvent;
@@ -29,11 +29,11 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wrap!(linker, "env", "proxy_send_local_response", send_local_response, (code, dp, dl, bp, bl, hp, hl, grpc));
     wrap!(linker, "env", "proxy_call_foreign_function", call_foreign_function, (np, nl, ap, al, rp, rl));
     wrap!(linker, "env", "proxy_get_status", get_status, (code_out, ptr_out, len_out));
-    wrap!(linker, "env", "proxy_grpc_call", unimplemented12, (a, b, c, d, e, f, g, h, i, j, k, l));
-    wrap!(linker, "env", "proxy_grpc_stream", unimplemented9, (a, b, c, d, e, f, g, h, i));
-    wrap!(linker, "env", "proxy_grpc_send", unimplemented4, (a, b, c, d));
-    wrap!(linker, "env", "proxy_grpc_cancel", unimplemented1, (a));
-    wrap!(linker, "env", "proxy_grpc_close", unimplemented1, (a));
+    unimplemented_call!(linker, "env", "proxy_grpc_call", (a, b, c, d, e, f, g, h, i, j, k, l));
+    unimplemented_call!(linker, "env", "proxy_grpc_stream", (a, b, c, d, e, f, g, h, i));
+    unimplemented_call!(linker, "env", "proxy_grpc_send", (a, b, c, d));
+    unimplemented_call!(linker, "env", "proxy_grpc_cancel", (a));
+    unimplemented_call!(linker, "env", "proxy_grpc_close", (a));
     Ok(())
 }
 
@@ -198,47 +198,4 @@ fn get_status(c: &mut Caller<'_, HostState>, code_out: i32, ptr_out: i32, len_ou
     memory::write_u32(c, ptr_out, 0)?;
     memory::write_u32(c, len_out, 0)?;
     Ok(status::OK)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn unimplemented12(
-    _c: &mut Caller<'_, HostState>,
-    _a: i32,
-    _b: i32,
-    _d: i32,
-    _e: i32,
-    _f: i32,
-    _g: i32,
-    _h: i32,
-    _i: i32,
-    _j: i32,
-    _k: i32,
-    _l: i32,
-    _m: i32,
-) -> R {
-    Ok(status::UNIMPLEMENTED)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn unimplemented9(
-    _c: &mut Caller<'_, HostState>,
-    _a: i32,
-    _b: i32,
-    _d: i32,
-    _e: i32,
-    _f: i32,
-    _g: i32,
-    _h: i32,
-    _i: i32,
-    _j: i32,
-) -> R {
-    Ok(status::UNIMPLEMENTED)
-}
-
-fn unimplemented4(_c: &mut Caller<'_, HostState>, _a: i32, _b: i32, _d: i32, _e: i32) -> R {
-    Ok(status::UNIMPLEMENTED)
-}
-
-fn unimplemented1(_c: &mut Caller<'_, HostState>, _a: i32) -> R {
-    Ok(status::UNIMPLEMENTED)
 }

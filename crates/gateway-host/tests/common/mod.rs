@@ -32,6 +32,8 @@ pub const IMPORTS: &str = r#"
   (import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "env" "proxy_get_log_level" (func $log_level (param i32) (result i32)))
   (import "env" "proxy_get_current_time_nanoseconds" (func $now (param i32) (result i32)))
+  (import "env" "proxy_grpc_call" (func $grpc_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_grpc_cancel" (func $grpc_cancel (param i32) (result i32)))
 "#;
 
 /// A plugin module: memory (16 pages, bump allocator from 64 KiB), ABI export, the usual
