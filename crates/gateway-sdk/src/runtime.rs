@@ -1,5 +1,6 @@
-//! The single-threaded executor: runs hook futures, and routes host callbacks (Redis replies,
-//! HTTP-call responses) by token to the task that awaits them.
+//! The single-threaded executor: runs hook futures, routes host callbacks (Redis replies,
+//! HTTP-call responses) by token to the task that awaits them, and wakes sleeping tasks from
+//! the host's tick (`proxy_on_tick`), which runs only while some task sleeps.
 //!
 //! A proxy-wasm VM is single-threaded and the host calls back into it, so there is no reactor:
 //! a task is polled when it starts and again each time a callback addressed to it arrives.
@@ -41,10 +42,21 @@ struct Waiter {
     slot: CallSlot,
 }
 
+/// A sleeping task: woken by the first tick at or after its deadline.
+struct Timer {
+    deadline_ms: u64,
+    task: Option<TaskId>,
+    fired: Rc<Cell<bool>>,
+}
+
+/// The tick period asked of the host while any task sleeps: sleeps end up to this late.
+pub(crate) const TICK_MS: u32 = 10;
+
 #[derive(Default)]
 struct Runtime {
     tasks: HashMap<TaskId, Task>,
     waiters: HashMap<u32, Waiter>,
+    timers: Vec<Timer>,
     next_task: TaskId,
 }
 
@@ -152,6 +164,43 @@ fn poll_task(id: TaskId) -> bool {
             });
             false
         }
+    }
+}
+
+/// Puts the current task to sleep until `deadline_ms` (host clock); returns the flag the tick
+/// sets. The first sleeper turns the host's tick on.
+pub(crate) fn add_timer(deadline_ms: u64) -> Rc<Cell<bool>> {
+    let fired = Rc::new(Cell::new(false));
+    let task = CURRENT.with(Cell::get);
+    let first = RUNTIME.with(|rt| {
+        let mut rt = rt.borrow_mut();
+        rt.timers.push(Timer { deadline_ms, task, fired: fired.clone() });
+        rt.timers.len() == 1
+    });
+    if first {
+        host::set_tick_period(TICK_MS);
+    }
+    fired
+}
+
+/// The host's tick: wakes every task whose deadline has passed, and turns the tick off once
+/// nobody sleeps. Timers of tasks that ended are dropped.
+pub(crate) fn on_tick(now_ms: u64) {
+    let due: Vec<Timer> = RUNTIME.with(|rt| {
+        let mut rt = rt.borrow_mut();
+        let (due, waiting): (Vec<Timer>, Vec<Timer>) = rt.timers.drain(..).partition(|t| t.deadline_ms <= now_ms);
+        rt.timers = waiting;
+        due
+    });
+    for timer in due {
+        timer.fired.set(true);
+        if let Some(task) = timer.task.filter(|&t| is_alive(t)) {
+            poll_task(task);
+        }
+    }
+    // Polled tasks may have gone back to sleep; only an empty list turns the tick off.
+    if RUNTIME.with(|rt| rt.borrow().timers.is_empty()) {
+        host::set_tick_period(0);
     }
 }
 

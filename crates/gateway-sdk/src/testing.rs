@@ -391,9 +391,28 @@ impl<P: Plugin> TestHost<P> {
         native_host::with(|h| h.now = now);
     }
 
-    /// Moves the host clock forward.
+    /// Moves the host clock forward, delivering the ticks a real host would on the way (every
+    /// tick period while the SDK asks for ticks), so sleeping hooks wake as they would.
     pub fn advance(&mut self, by: Duration) {
-        native_host::with(|h| h.now += by);
+        let end = native_host::with(|h| h.now + by);
+        loop {
+            let due = native_host::with(|h| h.next_tick.filter(|&t| t <= end));
+            let Some(tick) = due else {
+                native_host::with(|h| h.now = end);
+                return;
+            };
+            native_host::with(|h| {
+                h.now = tick;
+                h.next_tick = Some(tick + Duration::from_millis(u64::from(h.tick_period_ms)));
+            });
+            // The tick may turn ticks off (or on again, which schedules the next one itself).
+            runtime::on_tick(crate::time::now_millis());
+        }
+    }
+
+    /// The tick period the plugin asked of the host (0 when ticks are off).
+    pub fn tick_period_ms(&self) -> u32 {
+        native_host::with(|h| h.tick_period_ms)
     }
 
     /// Live tasks and pending callbacks in the SDK runtime.

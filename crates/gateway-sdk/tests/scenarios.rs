@@ -92,6 +92,10 @@ impl HttpFilter for ProbeFilter {
                     Err(e) => format!("error:{e}"),
                 }
             }
+            "sleep" => {
+                gateway_sdk::time::sleep(std::time::Duration::from_millis(50)).await;
+                format!("woke:{}", self.p.redis.incr("k").await.unwrap_or(-1))
+            }
             "block" => {
                 let n = self.p.redis.incr("k").await.unwrap_or(0);
                 return Flow::Respond(Response::new(429).header("x-count", n.to_string()).body("slow down"));
@@ -434,4 +438,27 @@ fn streamed_body_chunks_are_rewritten_one_by_one() {
     assert_eq!(h.take_response_body(s), b"HELLO ");
     assert_eq!(h.response_body(s, b"world", true), Action::Continue);
     assert_eq!(h.take_response_body(s), b"WORLD");
+}
+
+#[test]
+fn a_sleeping_hook_keeps_the_stream_paused_until_the_tick_after_its_deadline() {
+    let mut h = host("sleep");
+    assert_eq!(h.tick_period_ms(), 0, "no tick while nobody sleeps");
+    let s = h.new_stream(GET);
+    assert_eq!(h.request_headers(s, true), Action::Pause);
+    assert_eq!(h.tick_period_ms(), 10, "the first sleeper turns the tick on");
+    let other = h.new_stream(GET);
+    assert_eq!(h.request_headers(other, true), Action::Pause, "a second sleeper");
+    h.advance(std::time::Duration::from_millis(40));
+    assert!(h.redis_calls().is_empty(), "still asleep after 40 ms");
+    assert_eq!(h.request_resumed(s), 0);
+    h.end_stream(other);
+    h.advance(std::time::Duration::from_millis(10));
+    let calls = h.take_redis_calls();
+    assert_eq!(calls.len(), 1, "only the live stream woke and called Redis after 50 ms");
+    assert_eq!(h.tick_period_ms(), 0, "the tick is off once nobody sleeps");
+    h.reply_redis(calls[0].token, Reply::Int(3));
+    assert_eq!(h.request_resumed(s), 1);
+    assert_eq!(h.request_header(s, "x-result").as_deref(), Some("woke:3"));
+    assert_eq!(h.runtime_stats(), (0, 0), "no task or timer left behind");
 }

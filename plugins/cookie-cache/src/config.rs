@@ -81,12 +81,13 @@ pub struct StampedeConfig {
     pub enabled: bool,
     pub lock_ms: u64,
     pub wait_ms: u64,
+    pub poll_interval_ms: u64,
     pub max_polls: u32,
 }
 
 impl Default for StampedeConfig {
     fn default() -> Self {
-        StampedeConfig { enabled: true, lock_ms: 10_000, wait_ms: 1_000, max_polls: 2_000 }
+        StampedeConfig { enabled: true, lock_ms: 10_000, wait_ms: 1_000, poll_interval_ms: 25, max_polls: 100 }
     }
 }
 
@@ -203,6 +204,8 @@ pub struct CacheSettings {
 pub struct Stampede {
     pub lock_ms: u64,
     pub wait_ms: u64,
+    /// Pause between two lookups of a waiting request.
+    pub poll_interval_ms: u64,
     pub max_polls: u32,
 }
 
@@ -340,7 +343,15 @@ impl CacheConfig {
             if s.wait_ms > s.lock_ms {
                 return Err(here.field("wait_ms").error("must not exceed lock_ms"));
             }
-            Some(Stampede { lock_ms: s.lock_ms, wait_ms: s.wait_ms, max_polls: s.max_polls })
+            if s.poll_interval_ms == 0 {
+                return Err(here.field("poll_interval_ms").error("must be at least 1 (milliseconds)"));
+            }
+            Some(Stampede {
+                lock_ms: s.lock_ms,
+                wait_ms: s.wait_ms,
+                poll_interval_ms: s.poll_interval_ms,
+                max_polls: s.max_polls,
+            })
         } else {
             None
         };

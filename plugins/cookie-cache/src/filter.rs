@@ -2,8 +2,10 @@
 //! stale copy kept for disaster recovery, stampede lock or bounded wait on a miss); on the
 //! response, stale serving on upstream failure and storing cacheable responses.
 
+use std::time::Duration;
+
 use gateway_sdk::prelude::*;
-use gateway_sdk::time::now_millis;
+use gateway_sdk::time::{now_millis, sleep};
 use gateway_sdk::{debug, warn};
 
 use crate::CookieCache;
@@ -126,8 +128,9 @@ impl CacheFilter {
             }
             polls += 1;
             let waited = now.saturating_sub(started);
-            let budget = c.stampede.map_or((0, 0), |s| (s.wait_ms, s.max_polls));
-            if waited >= budget.0 || polls > budget.1 {
+            let (wait_ms, interval_ms, max_polls) =
+                c.stampede.map_or((0, 1, 0), |s| (s.wait_ms, s.poll_interval_ms, s.max_polls));
+            if waited >= wait_ms || polls > max_polls {
                 plugin.metrics.misses.inc();
                 self.status = Some(CacheStatus {
                     detail: Some("lock-wait-exceeded"),
@@ -136,6 +139,8 @@ impl CacheFilter {
                 self.keys = Some(keys);
                 return None;
             }
+            // Back off before looking again (never past the end of the wait).
+            sleep(Duration::from_millis(interval_ms.min(wait_ms - waited))).await;
         }
     }
 

@@ -267,10 +267,15 @@ fn a_waiter_polls_until_the_lock_holder_has_stored_the_entry() {
     h.request_headers(s, true);
     let first = one_call(&mut h);
     h.reply_redis(first.token, lookup_reply(None, false));
-    let second = one_call(&mut h);
+    assert!(h.take_redis_calls().is_empty(), "it waits before looking again");
+    h.advance(Duration::from_millis(20));
+    assert!(h.take_redis_calls().is_empty(), "poll_interval_ms (25) has not passed");
+    h.advance(Duration::from_millis(10));
+    let second = one_call(&mut h); // woken by the 10 ms tick at 30 ms, the first after 25 ms
     assert_eq!(second.args()[3], first.args()[3]);
     assert_eq!(second.args()[6], first.args()[6], "the same lock token: it may take over a released lock");
     h.reply_redis(second.token, lookup_reply(None, false));
+    h.advance(Duration::from_millis(30));
     let third = one_call(&mut h);
     h.reply_redis(third.token, lookup_reply(Some(entry(&h, 5, "fresh")), false));
     let reply = h.local_response(s).expect("collapsed onto the other request's fetch");
@@ -287,6 +292,7 @@ fn a_waiter_takes_over_when_the_lock_is_released_without_an_entry() {
     h.request_headers(s, true);
     let first = one_call(&mut h);
     h.reply_redis(first.token, lookup_reply(None, false));
+    h.advance(Duration::from_millis(30));
     let second = one_call(&mut h);
     h.reply_redis(second.token, lookup_reply(None, true));
     assert_eq!(h.request_resumed(s), 1);
@@ -304,6 +310,7 @@ fn a_waiter_goes_upstream_after_its_bounded_wait() {
     for _ in 0..4 {
         let call = one_call(&mut h);
         h.reply_redis(call.token, lookup_reply(None, false));
+        h.advance(Duration::from_millis(30));
     }
     assert!(h.take_redis_calls().is_empty(), "max_polls bounds the Redis calls");
     assert_eq!(h.request_resumed(s), 1);

@@ -93,6 +93,15 @@ fn keys(redis: &RedisServer, pattern: &str) -> usize {
     }
 }
 
+/// EVALSHA and EVAL calls so far (every cache lookup and store is one script call).
+fn evalsha_calls(redis: &RedisServer) -> u64 {
+    let RedisValue::Bulk(info) = redis.command(&["INFO", "commandstats"]).unwrap() else { panic!("INFO") };
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn cache_config() -> Value {
     json!({
         "redis": {"service_name": "redis.static", "service_port": 6379, "timeout": 500},
@@ -210,6 +219,8 @@ fn fifty_concurrent_misses_across_two_gateways_reach_the_upstream_once() {
         gateway(cache_config(), &redis.addr(), &shop.addr(), None, 2),
     ]);
     let barrier = Arc::new(Barrier::new(50));
+    let lookups_before = evalsha_calls(&redis);
+    let started = Instant::now();
     let clients: Vec<_> = (0..50)
         .map(|i| {
             let (gateways, barrier) = (gateways.clone(), barrier.clone());
@@ -220,7 +231,14 @@ fn fifty_concurrent_misses_across_two_gateways_reach_the_upstream_once() {
         })
         .collect();
     let responses: Vec<HttpResponse> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap();
     assert_eq!(requests_for(&shop, "/slow"), 1, "one upstream fetch for 50 concurrent misses");
+    // Waiters back off 25 ms (poll_interval_ms) between lookups instead of polling Redis back
+    // to back: at most one lookup per waiter per interval, plus the first lookup and the store.
+    let scripts = evalsha_calls(&redis) - lookups_before;
+    let bound = 50 * (elapsed_ms / 25 + 2);
+    eprintln!("50 concurrent misses over {elapsed_ms} ms: {scripts} script calls (bound {bound})");
+    assert!(scripts <= bound, "{scripts} script calls in {elapsed_ms} ms: waiters are not backing off");
     for r in &responses {
         assert_eq!((r.status, r.text().as_str()), (200, "slow page /slow for alice as -"), "{r:?}");
     }

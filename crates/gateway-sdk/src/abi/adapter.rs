@@ -68,6 +68,10 @@ impl<P: Plugin> RootContext for Root<P> {
         }
     }
 
+    fn on_tick(&mut self) {
+        runtime::on_tick(crate::time::now_millis());
+    }
+
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn PwHttpContext>> {
         Some(Box::new(Stream::<P> { driver: StreamDriver::new(context_id, &self.state) }))
     }

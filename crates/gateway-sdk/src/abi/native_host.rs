@@ -75,6 +75,10 @@ pub(crate) struct FakeHost {
     pub logs: Vec<(LogLevel, String)>,
     pub metrics: Vec<FakeMetric>,
     pub effective_log: Vec<u32>,
+    /// The tick period the SDK asked for (0: off).
+    pub tick_period_ms: u32,
+    /// When the next tick is due (set when ticks are turned on, as a host's timer would be).
+    pub next_tick: Option<SystemTime>,
 }
 
 impl Default for FakeHost {
@@ -96,6 +100,8 @@ impl Default for FakeHost {
             logs: Vec::new(),
             metrics: Vec::new(),
             effective_log: Vec::new(),
+            tick_period_ms: 0,
+            next_tick: None,
         }
     }
 }
@@ -213,6 +219,13 @@ pub(crate) fn set_property(path: &[&str], value: Option<&[u8]>) -> bool {
         };
     });
     true
+}
+
+pub(crate) fn set_tick_period(period_ms: u32) {
+    with(|h| {
+        h.tick_period_ms = period_ms;
+        h.next_tick = (period_ms > 0).then(|| h.now + Duration::from_millis(u64::from(period_ms)));
+    });
 }
 
 pub(crate) fn now() -> SystemTime {

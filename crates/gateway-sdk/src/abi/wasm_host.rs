@@ -80,6 +80,11 @@ pub(crate) fn set_property(path: &[&str], value: Option<&[u8]>) -> bool {
     hostcalls::set_property(path.to_vec(), value).is_ok()
 }
 
+/// Asks the host to call `proxy_on_tick` every `period_ms` milliseconds (0 turns it off).
+pub(crate) fn set_tick_period(period_ms: u32) {
+    let _ = hostcalls::set_tick_period(Duration::from_millis(u64::from(period_ms)));
+}
+
 pub(crate) fn now() -> SystemTime {
     hostcalls::get_current_time().unwrap_or(SystemTime::UNIX_EPOCH)
 }
