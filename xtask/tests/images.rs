@@ -115,7 +115,9 @@ fn every_plugin_image_round_trips_through_a_registry_and_skopeo() {
         fixture_xtask(docker.path(), &fixture_target),
         &support::fixture_root(),
     ));
-    assert!(plugins.iter().any(|p| p.name == "tiny-filter"), "{plugins:?}");
+    for name in ["cluster-rate-limit", "token-limit", "cookie-cache", "tiny-filter"] {
+        assert!(plugins.iter().any(|p| p.name == name), "{name} was not packaged: {plugins:?}");
+    }
 
     let registry = Registry::start(Auth::Open);
     for plugin in &plugins {
