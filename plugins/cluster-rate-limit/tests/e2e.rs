@@ -16,16 +16,29 @@ use serde_json::json;
 const REDIS_CLUSTER: &str = "outbound|6379||redis.static";
 
 fn gateway(redis: &RedisServer, upstream: &TestUpstream, config: serde_json::Value) -> Gateway {
+    gateway_with_routes(redis, upstream, config, &[("main", "/")])
+}
+
+/// A gateway whose routes (name, path prefix; tried in order) all run the plugin.
+fn gateway_with_routes(
+    redis: &RedisServer,
+    upstream: &TestUpstream,
+    config: serde_json::Value,
+    routes: &[(&str, &str)],
+) -> Gateway {
     let mut c = GatewayConfig::new();
     c.log_level = "info".to_string();
-    c.listeners[0].routes = vec![RouteConfig {
-        name: "main".to_string(),
-        domains: Vec::new(),
-        prefix: "/".to_string(),
-        cluster: Some("backend".to_string()),
-        direct_response: None,
-        filters: Some(vec!["cluster-rate-limit".to_string()]),
-    }];
+    c.listeners[0].routes = routes
+        .iter()
+        .map(|(name, prefix)| RouteConfig {
+            name: name.to_string(),
+            domains: Vec::new(),
+            prefix: prefix.to_string(),
+            cluster: Some("backend".to_string()),
+            direct_response: None,
+            filters: Some(vec!["cluster-rate-limit".to_string()]),
+        })
+        .collect();
     let cluster = |name: &str, endpoint: String| ClusterConfig {
         name: name.to_string(),
         endpoints: vec![endpoint],
@@ -465,4 +478,32 @@ fn a_monthly_quota_used_up_on_the_last_day_is_back_one_second_after_local_midnig
         Some(3),
         "November's counter is left as it was"
     );
+}
+
+#[test]
+fn per_route_rules_through_the_host_pick_their_own_limits_and_counters() {
+    let redis = RedisServer::start().unwrap();
+    let upstream = TestUpstream::echo().unwrap();
+    // The global config allows 2 per day; the rule for route `vip` allows 4 under its own name.
+    let config = plugin_config(
+        "routes",
+        json!({
+            "global_threshold": {"query_per_day": 2},
+            "_rules_": [{"_match_route_": ["vip"], "rule_name": "routes-vip", "global_threshold": {"query_per_day": 4}}]
+        }),
+    );
+    let gw = gateway_with_routes(&redis, &upstream, config, &[("vip", "/vip"), ("main", "/")]);
+    // Noon UTC: the day window cannot roll over during the test.
+    gw.set_time(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_040_000));
+
+    let statuses =
+        |path: &str| -> Vec<u16> { (0..5).map(|_| http_get(&format!("{}{path}", gw.url())).unwrap().status).collect() };
+    assert_eq!(statuses("/vip/x"), [200, 200, 200, 200, 429], "route vip: its rule's 4 per day");
+    assert_eq!(statuses("/other"), [200, 200, 429, 429, 429], "every other route: the global 2 per day");
+    let day = 1_796_040_000 / 86_400;
+    assert_eq!(
+        redis.get_int(&format!("cluster-rate-limit:{{routes-vip:global_threshold}}:86400:{day}")).unwrap(),
+        Some(4)
+    );
+    assert_eq!(redis.get_int(&format!("cluster-rate-limit:{{routes:global_threshold}}:86400:{day}")).unwrap(), Some(2));
 }
