@@ -77,6 +77,32 @@ fn with_redis_stopped_every_request_passes_within_the_timeout() {
 }
 
 #[test]
+fn with_redis_hung_requests_pass_after_the_op_timeout_not_later() {
+    // A "Redis" that accepts connections and never answers: every call ends by the op timeout.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = hung.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in hung.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let upstream = TestUpstream::echo().unwrap();
+    let timeout_ms = 300;
+    let gw = Gateway::start(hello_config(&addr, &upstream, "redis.static", timeout_ms)).unwrap();
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(count_header(&gw), None, "fails open: no count, the request passes");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(timeout_ms) + Duration::from_secs(1),
+            "not held past the timeout: {took:?}"
+        );
+    }
+    assert_eq!(upstream.requests().len(), 3, "every request reached the upstream");
+}
+
+#[test]
 fn a_wrong_cluster_name_is_reported_with_that_name() {
     let redis = RedisServer::start().unwrap();
     let upstream = TestUpstream::echo().unwrap();
