@@ -137,7 +137,7 @@ impl Storage {
 
     /// Writes a session decision for `expiry_ms`.
     pub async fn put(&self, key: &str, value: &[u8], expiry_ms: u64) -> Result<(), RedisError> {
-        let options = SetOptions { px: Some(expiry_ms.max(1)), ..SetOptions::default() };
+        let options = SetOptions::expire_in_millis(expiry_ms.max(1));
         let result = self.redis.set(key, value, options).await;
         self.observe(&result);
         result.map(|_| ())

@@ -17,17 +17,70 @@ thread_local! {
     static INITIALIZED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
 }
 
-/// Options of [`RedisClient::set`].
+/// Options of [`RedisClient::set`]: at most one expiry and at most one condition, as Redis
+/// accepts (the types make `EX` with `PX`, or `NX` with `XX`, unrepresentable).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SetOptions {
+    /// `EX seconds` or `PX milliseconds`.
+    pub expiry: Option<Expiry>,
+    /// `NX` or `XX`.
+    pub condition: Option<SetCondition>,
+}
+
+/// How long a key set by [`RedisClient::set`] lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
     /// `EX seconds`.
-    pub ex: Option<u64>,
+    Seconds(u64),
     /// `PX milliseconds`.
-    pub px: Option<u64>,
-    /// `NX`: only set if the key does not exist.
-    pub nx: bool,
-    /// `XX`: only set if the key exists.
-    pub xx: bool,
+    Millis(u64),
+}
+
+/// When [`RedisClient::set`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCondition {
+    /// `NX`: only if the key does not exist.
+    IfAbsent,
+    /// `XX`: only if the key exists.
+    IfPresent,
+}
+
+impl SetOptions {
+    /// `PX milliseconds`.
+    pub fn expire_in_millis(ms: u64) -> Self {
+        SetOptions { expiry: Some(Expiry::Millis(ms)), condition: None }
+    }
+
+    /// `EX seconds`.
+    pub fn expire_in_seconds(seconds: u64) -> Self {
+        SetOptions { expiry: Some(Expiry::Seconds(seconds)), condition: None }
+    }
+
+    /// The same options with `NX`.
+    pub fn if_absent(self) -> Self {
+        SetOptions { condition: Some(SetCondition::IfAbsent), ..self }
+    }
+
+    /// The same options with `XX`.
+    pub fn if_present(self) -> Self {
+        SetOptions { condition: Some(SetCondition::IfPresent), ..self }
+    }
+
+    /// The arguments of `SET key value` with these options.
+    fn command(&self, key: &[u8], value: &[u8]) -> Vec<Vec<u8>> {
+        let mut args: Vec<Vec<u8>> = vec![b"SET".to_vec(), key.to_vec(), value.to_vec()];
+        match self.expiry {
+            Some(Expiry::Seconds(s)) => args.extend([b"EX".to_vec(), s.to_string().into_bytes()]),
+            Some(Expiry::Millis(ms)) => args.extend([b"PX".to_vec(), ms.to_string().into_bytes()]),
+            None => {}
+        }
+        match self.condition {
+            Some(SetCondition::IfAbsent) => args.push(b"NX".to_vec()),
+            Some(SetCondition::IfPresent) => args.push(b"XX".to_vec()),
+            None => {}
+        }
+        args
+    }
 }
 
 /// A Redis client bound to one Envoy cluster. Build it once at configure time
@@ -97,19 +150,7 @@ impl RedisClient {
         value: impl AsRef<[u8]>,
         options: SetOptions,
     ) -> Result<bool, RedisError> {
-        let mut args: Vec<Vec<u8>> = vec![b"SET".to_vec(), key.as_ref().to_vec(), value.as_ref().to_vec()];
-        if let Some(s) = options.ex {
-            args.extend([b"EX".to_vec(), s.to_string().into_bytes()]);
-        }
-        if let Some(ms) = options.px {
-            args.extend([b"PX".to_vec(), ms.to_string().into_bytes()]);
-        }
-        if options.nx {
-            args.push(b"NX".to_vec());
-        }
-        if options.xx {
-            args.push(b"XX".to_vec());
-        }
+        let args = options.command(key.as_ref(), value.as_ref());
         match self.command(&args).await? {
             Reply::Status(_) => Ok(true),
             Reply::Nil => Ok(false),
@@ -236,4 +277,24 @@ fn optional_bulk(command: &str, reply: Reply) -> Result<Option<Vec<u8>>, RedisEr
 #[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) fn reset_initialized() {
     INITIALIZED.with(|m| m.borrow_mut().clear());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_options_give_one_expiry_and_one_condition() {
+        let args = |o: SetOptions| {
+            o.command(b"k", b"v").iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>().join(" ")
+        };
+        assert_eq!(args(SetOptions::default()), "SET k v");
+        assert_eq!(args(SetOptions::expire_in_seconds(10)), "SET k v EX 10");
+        assert_eq!(args(SetOptions::expire_in_millis(1500).if_absent()), "SET k v PX 1500 NX");
+        assert_eq!(
+            args(SetOptions::expire_in_millis(1).if_absent().if_present()),
+            "SET k v PX 1 XX",
+            "the last condition wins"
+        );
+    }
 }

@@ -12,7 +12,7 @@ mod script;
 
 #[cfg(feature = "testing")]
 pub(crate) use client::reset_initialized;
-pub use client::{RedisClient, SetOptions};
+pub use client::{Expiry, RedisClient, SetCondition, SetOptions};
 pub use codec::Reply;
 pub use config::RedisConfig;
 pub use error::RedisError;
