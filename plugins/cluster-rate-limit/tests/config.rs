@@ -152,16 +152,43 @@ fn rejects_every_invalid_config_the_schema_rejects() {
     assert!(checked >= 10, "only {checked} invalid configs");
 }
 
+fn yaml_to_json(text: &str) -> serde_json::Value {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    serde_json::to_value(value).unwrap()
+}
+
 #[test]
-fn accepts_the_default_config_and_readme_yaml_examples_as_json() {
-    // default-config.yaml is plain YAML; its JSON twin is the `global` fixture's shape.
-    let default = std::fs::read_to_string(format!("{}/default-config.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    assert!(default.contains("global_threshold"));
-    configure(
-        r#"{"rule_name": "default", "global_threshold": {"query_per_second": 100},
-            "redis": {"service_name": "redis.static", "service_port": 6379, "timeout": 200}}"#,
-    )
-    .unwrap();
+fn accepts_the_default_config() {
+    let path = format!("{}/default-config.yaml", env!("CARGO_MANIFEST_DIR"));
+    let config = yaml_to_json(&std::fs::read_to_string(&path).unwrap());
+    assert!(config["global_threshold"].is_object(), "{config}");
+    configure(&config.to_string()).unwrap_or_else(|e| panic!("{path}: {e}"));
+}
+
+/// Every ```` ```yaml ```` block of the README: a `WasmPlugin` is configured as Higress delivers
+/// it (`defaultConfig` with its `matchRules` as `_rules_`), any other block as a plain config.
+#[test]
+fn accepts_every_readme_yaml_example_as_higress_delivers_it() {
+    let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let (mut checked, mut wasm_plugins, mut with_rules) = (0, 0, 0);
+    for block in readme.split("```yaml").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let (info, text) = block.split_once('\n').unwrap();
+        assert!(info.trim().is_empty(), "no partial ```yaml fragment blocks in this README: {info}\n{text}");
+        let value = yaml_to_json(text);
+        let config = if value["kind"] == "WasmPlugin" {
+            wasm_plugins += 1;
+            let config =
+                gateway_sdk::testing::higress_config_from_wasmplugin(&value).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            with_rules += usize::from(config.get("_rules_").is_some());
+            config
+        } else {
+            value
+        };
+        configure(&config.to_string()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        checked += 1;
+    }
+    assert!(checked >= 5 && wasm_plugins >= 3 && with_rules >= 1, "{checked} examples, {wasm_plugins} WasmPlugins");
 }
 
 #[test]

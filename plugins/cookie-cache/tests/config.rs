@@ -100,7 +100,7 @@ fn secrets_never_appear_in_errors() {
 }
 
 #[test]
-fn every_config_in_invalid_configs_is_rejected_and_the_default_config_is_accepted() {
+fn every_config_in_invalid_configs_is_rejected() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/invalid-configs");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -112,11 +112,56 @@ fn every_config_in_invalid_configs_is_rejected_and_the_default_config_is_accepte
         seen += 1;
     }
     assert!(seen >= 5, "{seen} invalid configs");
-    // default-config.yaml, as JSON (the same document).
-    let default = r#"{"redis": {"service_name": "redis.static", "service_port": 6379, "timeout": 200},
-        "cache": {"key": {"cookies": ["sid"]}, "ttl_seconds": 60, "stale_ttl_seconds": 3600}}"#;
-    let text =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("default-config.yaml")).unwrap();
-    assert!(text.contains("cookies: [\"sid\"]") && text.contains("stale_ttl_seconds: 3600"), "{text}");
-    assert!(TestHost::<CookieCache>::configure(default).is_ok());
+}
+
+fn manifest_dir() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn yaml_to_json(text: &str) -> serde_json::Value {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    serde_json::to_value(value).unwrap()
+}
+
+#[test]
+fn the_default_config_file_is_accepted() {
+    let text = std::fs::read_to_string(manifest_dir().join("default-config.yaml")).unwrap();
+    let config = yaml_to_json(&text);
+    assert!(config["cache"].is_object(), "{config}");
+    TestHost::<CookieCache>::configure(&config.to_string()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+}
+
+/// Every ```` ```yaml ```` block of the README is accepted by the plugin: a `WasmPlugin` as Higress
+/// delivers it (`defaultConfig` with its `matchRules` as `_rules_`), a plain block as it is. A
+/// ```` ```yaml fragment ```` block is checked too when it is a whole `defaultConfig` (a snippet of
+/// a `WasmPlugin` spec); fragments without one are partial configs and are skipped.
+#[test]
+fn readme_yaml_examples_are_accepted_as_higress_delivers_them() {
+    let readme = std::fs::read_to_string(manifest_dir().join("README.md")).unwrap();
+    let (mut checked, mut wasm_plugins, mut with_rules, mut fragments) = (0, 0, 0, 0);
+    for block in readme.split("```yaml").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let (info, text) = block.split_once('\n').unwrap();
+        let fragment = info.split_whitespace().any(|w| w == "fragment");
+        let value = yaml_to_json(text);
+        let config = if value["kind"] == "WasmPlugin" || value.get("defaultConfig").is_some() {
+            wasm_plugins += 1;
+            fragments += usize::from(fragment);
+            let config =
+                gateway_sdk::testing::higress_config_from_wasmplugin(&value).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            with_rules += usize::from(config.get("_rules_").is_some());
+            config
+        } else if fragment {
+            // A partial config (only some keys): nothing to configure on its own.
+            continue;
+        } else {
+            value
+        };
+        TestHost::<CookieCache>::configure(&config.to_string()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        checked += 1;
+    }
+    assert!(
+        checked >= 3 && wasm_plugins >= 3 && with_rules >= 1 && fragments >= 1,
+        "{checked} examples, {wasm_plugins} WasmPlugins, {with_rules} with rules, {fragments} fragments"
+    );
 }

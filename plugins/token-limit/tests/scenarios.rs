@@ -347,3 +347,49 @@ fn bad_configs_are_rejected_naming_the_field() {
     let err = config_error(r#"{"rule_name": "r", "global_threshold": {"token_per_minute": 5}}"#);
     assert!(err.contains("missing field `redis`"), "{err}");
 }
+
+#[test]
+fn a_rule_matched_by_route_applies_its_own_limit_on_that_route() {
+    // As Higress delivers a WasmPlugin `matchRules` entry for ingress `default/llm-api`.
+    let rule = r#", "_rules_": [{"_match_route_": ["default/llm-api"], "rule_name": "llm-api",
+        "rule_items": [{"limit_by_consumer": "", "limit_keys": [{"key": "alice", "token_per_minute": 200, "token_per_hour": 7000}]}]}]"#;
+    let mut h = host(rule);
+    let send = |h: &mut TestHost<TokenLimit>, route: Option<&str>| {
+        let s = h.new_stream(&[
+            (":method", "POST"),
+            (":path", "/v1/chat/completions"),
+            (":authority", "llm.example.com"),
+            ("x-mse-consumer", "alice"),
+            ("content-type", "application/json"),
+        ]);
+        if let Some(route) = route {
+            h.set_property(s, "route_name", route);
+        }
+        assert_eq!(h.request_headers(s, false), Action::Continue);
+        assert_eq!(h.request_body(s, CHAT.as_bytes(), true), Action::Pause);
+        let call = one_call(h);
+        let (keys, _) = split_script(&call);
+        // Over quota in both windows, so the rejection shows the limits that applied.
+        h.reply_redis(
+            call.token,
+            Reply::Array([1, 150, 12_500, 0, 150, 3_600_000, 0].into_iter().map(Reply::Int).collect()),
+        );
+        let reply = h.local_response(s).expect("a local 429");
+        (keys, reply.header("ratelimit-policy").map(str::to_string))
+    };
+
+    let (keys, policy) = send(&mut h, Some("default/llm-api"));
+    assert!(keys.iter().all(|k| k.starts_with("token-limit:llm-api:{")), "{keys:?}");
+    assert!(keys[0].contains(":60:") && keys[1].contains(":3600:"), "{keys:?}");
+    assert_eq!(policy.as_deref(), Some("\"1m\";q=200;qu=\"tokens\";w=60, \"1h\";q=7000;qu=\"tokens\";w=3600"));
+
+    for other in [Some("default/other"), None] {
+        let (keys, policy) = send(&mut h, other);
+        assert!(keys.iter().all(|k| k.starts_with("token-limit:llm:{")), "{other:?}: {keys:?}");
+        assert_eq!(
+            policy.as_deref(),
+            Some("\"1m\";q=1000;qu=\"tokens\";w=60, \"1d\";q=5000;qu=\"tokens\";w=86400"),
+            "{other:?}: the global limit"
+        );
+    }
+}
