@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use gateway_sdk::config::wasm_plugin::higress_config_from_wasmplugin;
 use serde_json::Value;
 
 use crate::schema;
@@ -73,25 +74,28 @@ const WASM_PLUGIN_SPEC_FIELDS: [&str; 11] = [
     "pluginName",
 ];
 
-/// The plugin config a README block shows: the block itself, or the `defaultConfig` of a `WasmPlugin`
-/// (whole, its `spec`, or a snippet of its `spec` fields). None for other Kubernetes objects and for
-/// `WasmPlugin` snippets without a `defaultConfig`.
+/// The plugin config a README block shows: the block itself, or what Higress hands the plugin
+/// for a `WasmPlugin` (whole, its `spec`, or a snippet of its `spec` fields): `defaultConfig`
+/// plus `matchRules` as `_rules_`. None for other Kubernetes objects and for `WasmPlugin`
+/// snippets without a `defaultConfig`.
 fn config_in(value: Value) -> Option<Value> {
     let Value::Object(map) = &value else {
         return None;
     };
+    let delivered = |spec: &Value| higress_config_from_wasmplugin(spec).ok();
     if map.contains_key("apiVersion") && map.contains_key("kind") {
         return (value["kind"] == "WasmPlugin" && value["spec"]["defaultConfig"].is_object())
-            .then(|| value["spec"]["defaultConfig"].clone());
+            .then(|| delivered(&value["spec"]))
+            .flatten();
     }
     if map.len() == 1
         && let Some(spec) = map.get("spec")
         && spec.get("defaultConfig").is_some()
     {
-        return spec["defaultConfig"].is_object().then(|| spec["defaultConfig"].clone());
+        return spec["defaultConfig"].is_object().then(|| delivered(spec)).flatten();
     }
     if map.keys().all(|k| WASM_PLUGIN_SPEC_FIELDS.contains(&k.as_str())) {
-        return value["defaultConfig"].is_object().then(|| value["defaultConfig"].clone());
+        return value["defaultConfig"].is_object().then(|| delivered(&value)).flatten();
     }
     Some(value)
 }

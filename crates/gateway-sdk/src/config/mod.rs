@@ -2,6 +2,7 @@
 //! Higress `_rules_` shape (see [`rules`]).
 
 pub mod rules;
+pub mod wasm_plugin;
 
 use std::fmt;
 
