@@ -105,6 +105,10 @@ fn print_usage(port: u16, plugins: &[&str], config: &Path, redis_port: u16) {
                 println!(
                     "for i in 1 2 3 4; do curl -s -w ' %{{http_code}}\\n' -H 'x-api-key: demo' -H 'content-type: application/json' \\\n  -d '{{\"model\":\"demo\",\"max_tokens\":10,\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}' {base}/v1/chat/completions; done\n"
                 );
+                println!("# streamed: events pass through as they arrive; the usage event settles the reservation");
+                println!(
+                    "curl -sN -H 'x-api-key: other' -H 'content-type: application/json' \\\n  -d '{{\"model\":\"demo\",\"stream\":true,\"max_tokens\":10,\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}' {base}/v1/chat/completions\n"
+                );
             }
             "cookie-cache" => {
                 println!("# cookie-cache: the second request is served from Redis (see cache-status and the unchanged timestamp)");

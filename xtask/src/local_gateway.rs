@@ -211,13 +211,19 @@ fn serve(conn: TcpStream) -> Result<()> {
                 }
             }
         }
-        if chunked {
-            skip_chunked_body(&mut reader)?;
+        let body = if chunked {
+            read_chunked_body(&mut reader)?
         } else {
             let mut body = vec![0; length];
             reader.read_exact(&mut body)?;
-        }
+            body
+        };
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        let streaming = serde_json::from_slice::<Value>(&body).is_ok_and(|b| b["stream"] == true);
+        if path.starts_with("/v1/") && streaming {
+            stream_chat_completion(&mut conn, now)?;
+            continue;
+        }
         let (content_type, payload) = if path.starts_with("/v1/") {
             let answer = json!({
                 "id": format!("chatcmpl-{now}"), "object": "chat.completion", "model": "demo",
@@ -236,16 +242,41 @@ fn serve(conn: TcpStream) -> Result<()> {
     }
 }
 
-/// Reads and drops a chunked request body (a filter that rewrote the body removed its length).
-fn skip_chunked_body(reader: &mut impl BufRead) -> Result<()> {
+/// An OpenAI-style streamed chat completion: content deltas, then a usage chunk (as OpenAI sends
+/// with `stream_options.include_usage`), then `[DONE]`, each event its own HTTP chunk 50 ms apart.
+fn stream_chat_completion(conn: &mut TcpStream, now: u128) -> Result<()> {
+    write!(conn, "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
+    let id = format!("chatcmpl-{now}");
+    let delta = |text: &str| {
+        json!({"id": id, "object": "chat.completion.chunk", "model": "demo",
+               "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+    };
+    let usage = json!({"id": id, "object": "chat.completion.chunk", "model": "demo", "choices": [],
+                       "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42}});
+    let events = [delta("Hello from "), delta("the demo upstream."), usage];
+    let mut frames: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+    frames.push("data: [DONE]\n\n".to_string());
+    for frame in frames {
+        write!(conn, "{:x}\r\n{frame}\r\n", frame.len())?;
+        conn.flush()?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    write!(conn, "0\r\n\r\n")?;
+    Ok(())
+}
+
+/// Reads a chunked request body (a filter that rewrote the body removed its length).
+fn read_chunked_body(reader: &mut impl BufRead) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
     loop {
         let mut size = String::new();
         reader.read_line(&mut size)?;
         let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
         let mut chunk = vec![0; n + 2];
         reader.read_exact(&mut chunk)?;
+        body.extend_from_slice(&chunk[..n]);
         if n == 0 {
-            return Ok(());
+            return Ok(body);
         }
     }
 }
@@ -281,6 +312,15 @@ mod tests {
         write!(c, "POST /v1/x HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n").unwrap();
         write!(c, "GET /page HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
         read_until(&mut c, "page /page rendered");
+        // `"stream": true` gets server-sent events ending with a usage chunk and [DONE].
+        let mut c = TcpStream::connect(&addr).unwrap();
+        let body = r#"{"model":"demo","stream":true,"messages":[]}"#;
+        write!(c, "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+            .unwrap();
+        let seen = read_until(&mut c, "data: [DONE]");
+        assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+        assert!(seen.contains("\"delta\":{\"content\":\"Hello from \"}"), "{seen}");
+        assert!(seen.contains("\"total_tokens\":42"), "{seen}");
     }
 
     #[test]
