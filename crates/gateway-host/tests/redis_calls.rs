@@ -285,3 +285,42 @@ fn a_stream_that_ends_while_a_call_is_pending_is_deleted_and_the_late_reply_stil
     assert!(late.is_some(), "the reply still reaches the root context after the stream ended");
     assert!(upstream.requests().is_empty());
 }
+
+#[test]
+fn a_second_init_with_another_config_tears_the_old_connection_down() {
+    let redis = RedisServer::start().unwrap();
+    let upstream = TestUpstream::echo().unwrap();
+    // Each request first re-inits the cluster, alternating `?db=1` and `?db=2`, then sends PING.
+    let db1 = format!("{CLUSTER}?db=1");
+    let db2 = format!("{CLUSTER}?db=2");
+    let wat = redis_plugin(&init(1000), CLUSTER, &resp_command(&["PING"])).replacen(
+        "    (local $rc i32)\n",
+        &format!(
+            "    (local $rc i32)\n    (global.set $n (i32.add (global.get $n) (i32.const 1)))\n    \
+             (drop (call $redis_init (select (i32.const 4096) (i32.const 4352) (i32.and (global.get $n) (i32.const 1))) \
+             (i32.const {}) (i32.const 3072) (i32.const 0) (i32.const 3328) (i32.const 0) (i32.const 1000)))\n",
+            db1.len()
+        ),
+        1,
+    );
+    // Extra module fields: a request counter and the two service strings.
+    let wat = format!(
+        "{}\n  (global $n (mut i32) (i32.const 0)) {} {}\n)",
+        wat.trim_end().strip_suffix(')').unwrap(),
+        data(4096, db1.as_bytes()),
+        data(4352, db2.as_bytes())
+    );
+    let gw = start(wat, &redis.addr(), &upstream);
+    let gateway_connections = || match redis.command(&["CLIENT", "LIST"]).unwrap() {
+        RedisValue::Bulk(list) => {
+            list.lines().filter(|l| !l.contains("cmd=client|list") && !l.contains("cmd=client ")).count()
+        }
+        other => panic!("{other:?}"),
+    };
+    for i in 0..4 {
+        let r = decode(&http_get(&format!("{}/", gw.url())).unwrap());
+        assert_eq!((r.status, r.raw.as_str()), (0, "+PONG\r\n"), "request {i}");
+        let n = gateway_host::testing::wait_for(Duration::from_secs(5), || (gateway_connections() == 1).then_some(1));
+        assert_eq!(n, Some(1), "request {i}: one connection, the old one was closed ({} open)", gateway_connections());
+    }
+}

@@ -46,7 +46,14 @@ fn redis_init(c: &mut Caller<'_, HostState>, sp: i32, sl: i32, up: i32, ul: i32,
         // buffer_flush_timeout / max_buffer_size_before_flush: this host writes each command
         // at once, which is what passing 0 for both gives on Higress.
     }
-    state.redis.insert(cluster.to_string(), settings);
+    // A different configuration for the same cluster tears the old connection down, as on
+    // Higress (init once per worker and configuration, never per request).
+    if let Some(old) = state.redis.insert(cluster.to_string(), settings.clone())
+        && old != settings
+        && let Some(endpoint) = state.worker.clusters.get(cluster).and_then(|cl| cl.config.endpoints.first().cloned())
+    {
+        state.worker.redis.close(&endpoint, &old);
+    }
     Ok(status::OK)
 }
 

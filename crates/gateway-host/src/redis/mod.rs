@@ -63,6 +63,17 @@ impl RedisPool {
     }
 }
 
+impl RedisPool {
+    /// Closes the connection to `endpoint` made with `settings`, if any: its pending calls fail
+    /// with status 1 and the next call with those settings connects again. This is what a
+    /// `proxy_redis_init` with a different configuration does on Higress.
+    pub fn close(&self, endpoint: &str, settings: &RedisSettings) {
+        let closed = self.connections.borrow_mut().remove(&(endpoint.to_string(), settings.clone()));
+        // Dropping the sender ends the connection task, which fails what is still pending.
+        drop(closed);
+    }
+}
+
 fn resolve(endpoint: &str) -> Result<SocketAddr, String> {
     endpoint
         .to_socket_addrs()
