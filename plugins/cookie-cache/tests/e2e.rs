@@ -105,8 +105,7 @@ fn evalsha_calls(redis: &RedisServer) -> u64 {
 fn cache_config() -> Value {
     json!({
         "redis": {"service_name": "redis.static", "service_port": 6379, "timeout": 500},
-        "cache": {"key": {"cookies": ["sid"]}, "ttl_seconds": 60, "stale_ttl_seconds": 600,
-                  "stampede": {"lock_ms": 10000, "wait_ms": 8000, "max_polls": 1000000}}
+        "cache": {"key": {"cookies": ["sid"]}, "ttl_seconds": 60, "stale_ttl_seconds": 600}
     })
 }
 
