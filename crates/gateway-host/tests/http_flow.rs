@@ -340,3 +340,48 @@ fn a_failed_http_call_calls_back_with_zero_headers() {
     assert_eq!(resp.status, 200, "the callback ran with 0 headers");
     assert!(upstream.requests().is_empty());
 }
+
+/// Reads one HTTP/1.1 response with a `content-length` body from `reader`; returns the head.
+fn read_response(reader: &mut impl std::io::BufRead) -> String {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "connection closed after: {head}");
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .unwrap_or_else(|| panic!("no content-length in {head}"));
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    head
+}
+
+#[test]
+fn keep_alive_connections_carry_several_requests_each_through_the_filters() {
+    use std::io::Write;
+    let upstream = TestUpstream::echo().unwrap();
+    let wasm = write_wat("headers", &header_plugin());
+    let gw = Gateway::start(config(
+        vec![route("main", "/", "backend", &["headers"])],
+        vec![cluster("backend", &upstream.addr())],
+        vec![plugin_config("headers", wasm)],
+    ))
+    .unwrap();
+    let conn = std::net::TcpStream::connect(gw.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+    let mut writer = conn;
+    for i in 0..3 {
+        write!(writer, "GET /k{i} HTTP/1.1\r\nhost: example.com\r\n\r\n").unwrap();
+        let head = read_response(&mut reader);
+        assert!(head.starts_with("HTTP/1.1 200"), "request {i} on the same connection: {head}");
+        assert!(head.to_ascii_lowercase().contains("x-wat-resp: 1"), "the filter ran for request {i}: {head}");
+    }
+    let paths: Vec<String> = upstream.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/k0", "/k1", "/k2"]);
+}
