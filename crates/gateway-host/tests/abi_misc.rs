@@ -111,3 +111,56 @@ fn grpc_calls_answer_unimplemented() {
     assert_eq!(resp.status, 412, "Unimplemented (12) from proxy_grpc_call");
     assert_eq!(resp.body, [b'0' + 12], "Unimplemented (12) from proxy_grpc_cancel");
 }
+
+#[test]
+fn properties_set_by_a_filter_metrics_read_back_and_closing_a_stream() {
+    let upstream = TestUpstream::echo().unwrap();
+    // With header `x-close`: proxy_close_stream(request) and pause; the client gets no response.
+    // Otherwise: set property `my.prop` = "v1", read it back, define a gauge, record 7, add 5,
+    // read it with proxy_get_metric; reply 200 with body = set code digit, the property, the
+    // metric's value as a digit pair.
+    let wat = plugin(&format!(
+        r#"
+  {} {} {}
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (local $len i32)
+    (i32.store (i32.const 516) (i32.const 0))
+    (drop (call $get_header (i32.const 0) (i32.const 100) (i32.const 7) (i32.const 512) (i32.const 516)))
+    (if (i32.gt_u (i32.load (i32.const 516)) (i32.const 0)) (then
+      (drop (call $close_stream (i32.const 0)))
+      (return (i32.const 1))))
+    (i32.store8 (i32.const 8192) (i32.add (i32.const 48)
+      (call $set_property (i32.const 120) (i32.const 7) (i32.const 140) (i32.const 2))))
+    (drop (call $get_property (i32.const 120) (i32.const 7) (i32.const 512) (i32.const 516)))
+    (local.set $len (i32.load (i32.const 516)))
+    (memory.copy (i32.const 8193) (i32.load (i32.const 512)) (local.get $len))
+    (drop (call $define_metric (i32.const 1) (i32.const 160) (i32.const 5) (i32.const 600)))
+    (drop (call $record_metric (i32.load (i32.const 600)) (i64.const 7)))
+    (drop (call $inc_metric (i32.load (i32.const 600)) (i64.const 5)))
+    (drop (call $get_metric (i32.load (i32.const 600)) (i32.const 608)))
+    (i32.store8 (i32.add (i32.const 8193) (local.get $len))
+      (i32.add (i32.const 48) (i32.div_u (i32.wrap_i64 (i64.load (i32.const 608))) (i32.const 10))))
+    (i32.store8 (i32.add (i32.const 8194) (local.get $len))
+      (i32.add (i32.const 48) (i32.rem_u (i32.wrap_i64 (i64.load (i32.const 608))) (i32.const 10))))
+    (call $reply (i32.const 200) (i32.const 8192) (i32.add (i32.const 3) (local.get $len)))
+    (i32.const 1))
+"#,
+        data(100, b"x-close"),
+        data(120, b"my\0prop"),
+        data(140, b"v1") + &data(160, b"gauge"),
+    ));
+    let gw = Gateway::start(config(
+        vec![route("main", "/", "backend", &["props"])],
+        vec![cluster("backend", &upstream.addr())],
+        vec![plugin_config("props", write_wat("props", &wat))],
+    ))
+    .unwrap();
+    let resp = http_get(&format!("{}/", gw.url())).unwrap_or_else(|e| panic!("{e}: {:?}", gw.logs()));
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "0v112", "set_property OK, `my.prop` reads back v1, the gauge is 7 + 5");
+    let closed = gateway_host::testing::http_request("GET", &format!("{}/", gw.url()), &[("x-close", "1")], b"");
+    assert!(closed.is_err(), "a closed stream sends no response: {:?}", closed.map(|r| r.status));
+    let after = http_get(&format!("{}/", gw.url())).unwrap_or_else(|e| panic!("{e}: {:?}", gw.logs()));
+    assert_eq!(after.status, 200, "and the host keeps serving");
+    assert!(upstream.requests().is_empty(), "no request went upstream");
+}
