@@ -69,12 +69,7 @@ fn misc_plugin() -> String {
 fn ticks_shared_data_queues_foreign_functions_log_level_and_time() {
     let upstream = TestUpstream::echo().unwrap();
     let wasm = write_wat("misc", &misc_plugin());
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["misc"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("misc", wasm)],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("misc", wasm, &upstream);
     let resp = http_get(&format!("{}/", gw.url())).unwrap();
     assert_eq!(resp.status, 200);
     // set ok, stale CAS -> CasMismatch (8), get ok, foreign -> NotFound (1), empty queue ->
@@ -101,12 +96,7 @@ fn grpc_calls_answer_unimplemented() {
     (i32.const 1))
 "#,
     );
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["grpc"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("grpc", write_wat("grpc", &wat))],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("grpc", write_wat("grpc", &wat), &upstream);
     let resp = http_get(&format!("{}/", gw.url())).unwrap();
     assert_eq!(resp.status, 412, "Unimplemented (12) from proxy_grpc_call");
     assert_eq!(resp.body, [b'0' + 12], "Unimplemented (12) from proxy_grpc_cancel");
@@ -149,12 +139,7 @@ fn properties_set_by_a_filter_metrics_read_back_and_closing_a_stream() {
         data(120, b"my\0prop"),
         data(140, b"v1") + &data(160, b"gauge"),
     ));
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["props"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("props", write_wat("props", &wat))],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("props", write_wat("props", &wat), &upstream);
     let resp = http_get(&format!("{}/", gw.url())).unwrap_or_else(|e| panic!("{e}: {:?}", gw.logs()));
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "0v112", "set_property OK, `my.prop` reads back v1, the gauge is 7 + 5");

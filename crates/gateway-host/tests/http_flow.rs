@@ -44,12 +44,7 @@ fn header_plugin() -> String {
 fn filters_edit_headers_both_ways_and_read_properties() {
     let upstream = TestUpstream::echo().unwrap();
     let wasm = write_wat("headers", &header_plugin());
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["headers"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("headers", wasm)],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("headers", wasm, &upstream);
     let resp = http_get(&format!("{}/hello?q=1", gw.url())).unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("x-wat-resp"), Some("1"));
@@ -117,12 +112,7 @@ fn http_call_pauses_the_request_until_its_response_resumes_it() {
     })
     .unwrap();
     let wasm = write_wat("call", &http_call_plugin("backend"));
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["call"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("call", wasm)],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("call", wasm, &upstream);
     let resp = http_get(&format!("{}/main", gw.url())).unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "main");
@@ -137,12 +127,7 @@ fn http_call_pauses_the_request_until_its_response_resumes_it() {
 fn http_call_to_an_unknown_cluster_is_a_bad_argument() {
     let upstream = TestUpstream::echo().unwrap();
     let wasm = write_wat("call", &http_call_plugin("no-such-cluster"));
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["call"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("call", wasm)],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("call", wasm, &upstream);
     let resp = http_get(&format!("{}/", gw.url())).unwrap();
     assert_eq!(resp.status, 202, "BadArgument (2) from proxy_http_call");
     assert!(upstream.requests().is_empty());
@@ -168,12 +153,7 @@ fn request_body_is_buffered_when_asked_and_can_be_extended() {
             data(120, b"!"),
         )),
     );
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["body"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("body", wasm)],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("body", wasm, &upstream);
     let resp = http_request("POST", &format!("{}/echo", gw.url()), &[], b"hello").unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "hello!");
@@ -203,12 +183,7 @@ fn response_body_flows_chunk_by_chunk_through_the_body_hook() {
             data(100, b"chunks"),
         )),
     );
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["chunks"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("chunks", wasm)],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("chunks", wasm, &upstream);
     let resp = http_get(&format!("{}/", gw.url())).unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "abc");
@@ -231,12 +206,7 @@ fn local_reply_from_a_response_hook_replaces_the_upstream_response() {
             data(100, b"teapot"),
         )),
     );
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["teapot"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("teapot", wasm)],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("teapot", wasm, &upstream);
     let resp = http_get(&format!("{}/", gw.url())).unwrap();
     assert_eq!(resp.status, 418);
     assert_eq!(resp.text(), "teapot");
@@ -366,12 +336,7 @@ fn keep_alive_connections_carry_several_requests_each_through_the_filters() {
     use std::io::Write;
     let upstream = TestUpstream::echo().unwrap();
     let wasm = write_wat("headers", &header_plugin());
-    let gw = Gateway::start(config(
-        vec![route("main", "/", "backend", &["headers"])],
-        vec![cluster("backend", &upstream.addr())],
-        vec![plugin_config("headers", wasm)],
-    ))
-    .unwrap();
+    let gw = one_plugin_gateway("headers", wasm, &upstream);
     let conn = std::net::TcpStream::connect(gw.addr()).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());

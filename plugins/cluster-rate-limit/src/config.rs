@@ -4,7 +4,7 @@
 //! `ratelimit_headers`), and its validation.
 
 use gateway_sdk::breaker::BreakerConfig;
-use gateway_sdk::quota::{Algorithm, FailureMode, Requests, RuleItemConfig, Zone};
+use gateway_sdk::quota::{Algorithm, FailureMode, Requests, RuleItemConfig};
 use gateway_sdk::redis::RedisConfig;
 use gateway_sdk::{ConfigError, ConfigPath};
 use serde::Deserialize;
@@ -86,20 +86,10 @@ fn default_gateway_count() -> i64 {
 }
 
 impl Config {
-    /// The time zone of calendar quotas (`timezone`, default UTC), checked against the
-    /// compiled-in tz database.
-    pub fn zone(&self, at: &ConfigPath) -> Result<Zone, ConfigError> {
-        match &self.timezone {
-            Some(name) => Zone::parse(name, &at.field("timezone")),
-            None => Ok(Zone::utc()),
-        }
-    }
-
     /// Checks what serde cannot: exactly one of `global_threshold` / `rule_items`, statuses,
     /// the gateway count, the breaker and the Redis block. Windows and keys are checked while
     /// they compile.
     pub fn validate(&self, at: &ConfigPath) -> Result<(), ConfigError> {
-        self.zone(at)?;
         if self.rule_name.trim().is_empty() {
             return Err(at.field("rule_name").error("must not be empty"));
         }

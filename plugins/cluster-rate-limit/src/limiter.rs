@@ -3,7 +3,7 @@
 
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::quota::headers::{self, HeaderOptions};
-use gateway_sdk::quota::{FailurePolicy, KeySelector, OverLimitCache, QuotaStore, RequestKeys, Window};
+use gateway_sdk::quota::{FailurePolicy, KeySelector, OverLimitCache, QuotaStore, RequestKeys, Window, Zone};
 use gateway_sdk::redis::RedisClient;
 use gateway_sdk::{ConfigError, ConfigPath, Response};
 
@@ -76,7 +76,7 @@ impl Limiter {
     /// Validates and compiles `config` (at `at`).
     pub fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
         config.validate(at)?;
-        let zone = config.zone(at)?;
+        let zone = Zone::from_config(config.timezone.as_deref(), &at.field("timezone"))?;
         let limits = match (&config.global_threshold, config.rule_items) {
             (Some(t), _) => Limits::Global(t.compile(&zone, &at.field("global_threshold"))?),
             (None, Some(items)) => {

@@ -255,14 +255,7 @@ fn metric(gw: &Gateway, name: &str) -> i64 {
 
 /// Total calls per command from `INFO commandstats`.
 fn commandstats(redis: &RedisServer) -> BTreeMap<String, u64> {
-    let RedisValue::Bulk(text) = redis.command(&["INFO", "commandstats"]).unwrap() else { panic!("INFO") };
-    text.lines()
-        .filter_map(|l| {
-            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?.parse().ok()?;
-            Some((name.to_string(), calls))
-        })
-        .collect()
+    redis.commandstats().unwrap()
 }
 
 /// Calls made between two snapshots, without the INFO calls themselves.

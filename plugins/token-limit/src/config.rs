@@ -245,10 +245,7 @@ impl Config {
         if name.is_empty() {
             return Err(at.field("rule_name").error("must not be empty"));
         }
-        let zone = match &self.timezone {
-            Some(name) => Zone::parse(name, &at.field("timezone"))?,
-            None => Zone::utc(),
-        };
+        let zone = Zone::from_config(self.timezone.as_deref(), &at.field("timezone"))?;
         let limits = match (&self.rule_items, &self.global_threshold) {
             (Some(items), None) => {
                 let items_at = at.field("rule_items");

@@ -135,6 +135,22 @@ impl RedisServer {
         read_frame(&mut stream, args)
     }
 
+    /// Calls per command so far, from `INFO commandstats` (e.g. `"evalsha" -> 12`; commands
+    /// that Lua scripts run are counted too, under their own names).
+    pub fn commandstats(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        let RedisValue::Bulk(text) = self.command(&["INFO", "commandstats"])? else {
+            bail!("INFO commandstats: not a bulk string");
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?.parse().ok()?;
+                Some((name.to_string(), calls))
+            })
+            .collect())
+    }
+
     /// `GET key` as an integer (`None` when missing).
     pub fn get_int(&self, key: &str) -> anyhow::Result<Option<i64>> {
         match self.command(&["GET", key])? {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use gateway_host::{ClusterConfig, GatewayConfig, PluginConfig, RouteConfig};
+use gateway_host::{ClusterConfig, Gateway, GatewayConfig, PluginConfig, RouteConfig};
 
 /// Every import a WAT test plugin may use.
 pub const IMPORTS: &str = r#"
@@ -146,6 +146,17 @@ pub fn config(routes: Vec<RouteConfig>, clusters: Vec<ClusterConfig>, plugins: V
     c.clusters = clusters;
     c.plugins = plugins;
     c
+}
+
+/// A started gateway with one route `main` (`/`) through plugin `name` (module `wasm`) to the
+/// cluster `backend` at `upstream`.
+pub fn one_plugin_gateway(name: &str, wasm: PathBuf, upstream: &gateway_host::testing::TestUpstream) -> Gateway {
+    Gateway::start(config(
+        vec![route("main", "/", "backend", &[name])],
+        vec![cluster("backend", &upstream.addr())],
+        vec![plugin_config(name, wasm)],
+    ))
+    .unwrap()
 }
 
 /// A port nothing listens on.

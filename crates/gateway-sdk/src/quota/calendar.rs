@@ -118,6 +118,12 @@ impl Zone {
         }
     }
 
+    /// The zone a limiter's optional `timezone` field names: UTC when it is absent. `at` is the
+    /// path of the `timezone` field.
+    pub fn from_config(name: Option<&str>, at: &ConfigPath) -> Result<Self, ConfigError> {
+        name.map_or_else(|| Ok(Zone::utc()), |name| Zone::parse(name, at))
+    }
+
     /// The name as configured.
     pub fn name(&self) -> &str {
         &self.name
@@ -275,6 +281,8 @@ mod tests {
         assert!(Zone::parse(" ", &at).is_err());
         assert_eq!(Zone::parse("UTC", &at).unwrap(), Zone::utc());
         assert_eq!(Zone::parse("Asia/Shanghai", &at).unwrap().name(), "Asia/Shanghai");
+        assert_eq!(Zone::from_config(None, &at).unwrap(), Zone::utc(), "UTC when absent");
+        assert_eq!(Zone::from_config(Some("Mars/Base"), &at).unwrap_err().path, "timezone");
     }
 
     #[test]

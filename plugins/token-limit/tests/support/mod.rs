@@ -94,13 +94,7 @@ pub fn wait_charged(redis: &RedisServer, rule: &str, expected: i64) -> i64 {
 
 /// `calls` of one command in `INFO commandstats` (e.g. `evalsha`).
 pub fn command_calls(redis: &RedisServer, command: &str) -> u64 {
-    let RedisValue::Bulk(info) = redis.command(&["INFO", "commandstats"]).unwrap() else { panic!("INFO") };
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    redis.commandstats().unwrap().get(command).copied().unwrap_or(0)
 }
 
 /// A value of a plugin metric summed over the gateway's workers.
