@@ -73,6 +73,31 @@ impl HttpContext {
         self.response_header(":status").and_then(|s| s.trim().parse().ok())
     }
 
+    /// A request trailer (valid from the request-trailers hook on).
+    pub fn request_trailer(&self, name: &str) -> Option<String> {
+        host::header(MapKind::RequestTrailers, name)
+    }
+
+    /// All request trailers (empty when the request has none).
+    pub fn request_trailers(&self) -> Vec<(String, String)> {
+        host::headers(MapKind::RequestTrailers)
+    }
+
+    /// A response trailer (valid from the response-trailers hook on).
+    pub fn response_trailer(&self, name: &str) -> Option<String> {
+        host::header(MapKind::ResponseTrailers, name)
+    }
+
+    /// All response trailers (empty when the response has none).
+    pub fn response_trailers(&self) -> Vec<(String, String)> {
+        host::headers(MapKind::ResponseTrailers)
+    }
+
+    /// Sets (replaces) a response trailer, in the response-trailers hook.
+    pub fn set_response_trailer(&mut self, name: &str, value: &str) {
+        host::set_header(MapKind::ResponseTrailers, name, Some(value));
+    }
+
     /// The request method (`:method`).
     pub fn method(&self) -> String {
         self.request_header(":method").unwrap_or_default()
@@ -147,13 +172,16 @@ impl HttpContext {
 #[derive(Debug)]
 pub struct Body {
     kind: BodyKind,
+    /// Where this hook's bytes start in the host's buffer (after bytes an earlier call saw while
+    /// the host kept buffering).
+    offset: usize,
     size: usize,
     end_of_stream: bool,
 }
 
 impl Body {
-    pub(crate) fn new(kind: BodyKind, size: usize, end_of_stream: bool) -> Self {
-        Body { kind, size, end_of_stream }
+    pub(crate) fn new(kind: BodyKind, offset: usize, size: usize, end_of_stream: bool) -> Self {
+        Body { kind, offset, size, end_of_stream }
     }
 
     /// Size in bytes of what this hook sees.
@@ -176,7 +204,7 @@ impl Body {
         if self.size == 0 {
             return Vec::new();
         }
-        host::body(self.kind, 0, self.size).unwrap_or_default()
+        host::body(self.kind, self.offset, self.size).unwrap_or_default()
     }
 
     /// Replaces the bytes this hook sees with `data`.
@@ -184,7 +212,7 @@ impl Body {
     /// When the length changes, remove `content-length` in the headers hook of the same
     /// direction (the headers are sent before the body): the host then frames the body itself.
     pub fn replace(&mut self, data: &[u8]) -> bool {
-        let ok = host::set_body(self.kind, 0, self.size, data);
+        let ok = host::set_body(self.kind, self.offset, self.size, data);
         if ok {
             self.size = data.len();
         }

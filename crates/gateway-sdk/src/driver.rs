@@ -1,9 +1,19 @@
 //! Drives a plugin's hooks for the host: picks the configuration for each request, runs each
 //! `async` hook as a task, pauses the stream while it is pending and, when it completes,
 //! resumes the stream or sends the local response it chose.
+//!
+//! Envoy's stream semantics this follows (proxy-wasm-cpp-host, Envoy 1.40):
+//! - headers that end the stream get no body callback, and a body followed by trailers never
+//!   gets a body callback with `end_of_stream`; the driver runs the body hook at the end of the
+//!   stream itself in both cases, so a `Buffered` hook always runs once;
+//! - while a hook is pending the host may call for the other direction (the upstream answered
+//!   before the request body was admitted): that hook is held and runs after the pending one,
+//!   one hook at a time, and every direction paused on it is resumed when its turn is done.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use crate::abi::{BodyKind, host};
@@ -45,18 +55,81 @@ impl<P: Plugin> RootState<P> {
     }
 }
 
+type HookFuture<F> = Pin<Box<dyn Future<Output = (F, Flow)>>>;
+
+/// One hook call, ready to run on the filter.
+struct Hook<F> {
+    direction: BodyKind,
+    run: Box<dyn FnOnce(F) -> HookFuture<F>>,
+}
+
+/// Body progress of one direction.
+#[derive(Default)]
+struct BodyProgress {
+    /// Bytes the host holds for this filter (what it buffered since the last Continue).
+    held: usize,
+    /// Bytes of `held` a body hook has already seen.
+    seen: usize,
+    /// The body hook saw the end of the stream (or never will run).
+    ended: bool,
+}
+
 struct StreamState<F> {
+    /// The filter, `None` while a hook task holds it.
     filter: Option<F>,
     task: Option<TaskId>,
-    paused: Option<BodyKind>,
+    /// Hooks whose callbacks arrived while another hook was pending.
+    deferred: VecDeque<Hook<F>>,
+    /// Directions the host is paused on, waiting for `proxy_continue_stream`.
+    paused_request: bool,
+    paused_response: bool,
+    /// Set by a hook that finished during its first poll: the callback returns it itself.
     outcome: Option<Flow>,
     responded: bool,
+    request: BodyProgress,
+    response: BodyProgress,
+    /// The filter's body modes as of the last hook that finished (the filter itself may be
+    /// held by a pending hook).
+    request_mode: BodyMode,
+    response_mode: BodyMode,
+}
+
+impl<F: HttpFilter> StreamState<F> {
+    fn mode(&self, direction: BodyKind) -> BodyMode {
+        match direction {
+            BodyKind::Request => self.request_mode,
+            BodyKind::Response => self.response_mode,
+        }
+    }
+
+    /// Puts the filter back after a hook and notes its body modes.
+    fn give_back(&mut self, filter: F) {
+        self.request_mode = filter.request_body_mode();
+        self.response_mode = filter.response_body_mode();
+        self.filter = Some(filter);
+    }
+
+    fn paused(&mut self, direction: BodyKind) -> &mut bool {
+        match direction {
+            BodyKind::Request => &mut self.paused_request,
+            BodyKind::Response => &mut self.paused_response,
+        }
+    }
+
+    fn progress(&mut self, direction: BodyKind) -> &mut BodyProgress {
+        match direction {
+            BodyKind::Request => &mut self.request,
+            BodyKind::Response => &mut self.response,
+        }
+    }
 }
 
 /// One HTTP stream's hook state machine.
 pub(crate) struct StreamDriver<P: Plugin> {
     context_id: u32,
     rules: Option<Rc<RuleSet<P>>>,
+    /// Whether a configuration matched this stream (else every callback continues).
+    active: bool,
     state: Rc<RefCell<StreamState<P::Filter>>>,
 }
 
@@ -65,12 +138,19 @@ impl<P: Plugin> StreamDriver<P> {
         StreamDriver {
             context_id,
             rules: root.rules(),
+            active: false,
             state: Rc::new(RefCell::new(StreamState {
                 filter: None,
                 task: None,
-                paused: None,
+                deferred: VecDeque::new(),
+                paused_request: false,
+                paused_response: false,
                 outcome: None,
                 responded: false,
+                request: BodyProgress::default(),
+                response: BodyProgress::default(),
+                request_mode: BodyMode::Skip,
+                response_mode: BodyMode::Skip,
             })),
         }
     }
@@ -90,59 +170,80 @@ impl<P: Plugin> StreamDriver<P> {
         rules.select(&input).map(P::new_filter)
     }
 
-    pub(crate) fn on_request_headers(&mut self, _end_of_stream: bool) -> Action {
-        let filter = self.select_filter();
-        let Some(filter) = filter else { return Action::Continue };
-        self.state.borrow_mut().filter = Some(filter);
-        self.run(BodyKind::Request, |mut f| async move {
-            let flow = f.on_request_headers(&mut HttpContext::new()).await;
-            (f, flow)
+    pub(crate) fn on_request_headers(&mut self, end_of_stream: bool) -> Action {
+        runtime::enter(self.context_id);
+        let Some(filter) = self.select_filter() else { return Action::Continue };
+        self.active = true;
+        {
+            let mut s = self.state.borrow_mut();
+            s.give_back(filter);
+            s.request.ended = end_of_stream;
+        }
+        self.dispatch(Hook {
+            direction: BodyKind::Request,
+            run: Box::new(move |mut f: P::Filter| {
+                Box::pin(async move {
+                    let flow = f.on_request_headers(&mut HttpContext::new()).await;
+                    if end_of_stream && flow == Flow::Continue && f.request_body_mode() != BodyMode::Skip {
+                        // No body will come: the body hook sees the (empty) end of the stream now.
+                        let mut body = Body::new(BodyKind::Request, 0, 0, true);
+                        let flow = f.on_request_body(&mut HttpContext::new(), &mut body).await;
+                        return (f, flow);
+                    }
+                    (f, flow)
+                })
+            }),
         })
     }
 
     pub(crate) fn on_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        let Some(mode) = self.body_mode(BodyKind::Request) else { return self.idle_action() };
-        match mode {
-            BodyMode::Skip => Action::Continue,
-            BodyMode::Buffered if !end_of_stream => Action::Pause,
-            _ => self.run(BodyKind::Request, move |mut f| async move {
-                let mut body = Body::new(BodyKind::Request, size, end_of_stream || mode == BodyMode::Buffered);
-                let flow = f.on_request_body(&mut HttpContext::new(), &mut body).await;
-                (f, flow)
-            }),
-        }
+        self.on_body(BodyKind::Request, size, end_of_stream)
     }
 
-    pub(crate) fn on_response_headers(&mut self, _end_of_stream: bool) -> Action {
-        if self.state.borrow().filter.is_none() {
-            return self.idle_action();
+    pub(crate) fn on_request_trailers(&mut self) -> Action {
+        self.on_trailers(BodyKind::Request)
+    }
+
+    pub(crate) fn on_response_headers(&mut self, end_of_stream: bool) -> Action {
+        runtime::enter(self.context_id);
+        if !self.active {
+            return Action::Continue;
         }
-        self.run(BodyKind::Response, |mut f| async move {
-            let flow = f.on_response_headers(&mut HttpContext::new()).await;
-            (f, flow)
+        self.state.borrow_mut().response.ended = end_of_stream;
+        self.dispatch(Hook {
+            direction: BodyKind::Response,
+            run: Box::new(move |mut f: P::Filter| {
+                Box::pin(async move {
+                    let flow = f.on_response_headers(&mut HttpContext::new()).await;
+                    if end_of_stream && flow == Flow::Continue && f.response_body_mode() != BodyMode::Skip {
+                        let mut body = Body::new(BodyKind::Response, 0, 0, true);
+                        let flow = f.on_response_body(&mut HttpContext::new(), &mut body).await;
+                        return (f, flow);
+                    }
+                    (f, flow)
+                })
+            }),
         })
     }
 
     pub(crate) fn on_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
-        let Some(mode) = self.body_mode(BodyKind::Response) else { return self.idle_action() };
-        match mode {
-            BodyMode::Skip => Action::Continue,
-            BodyMode::Buffered if !end_of_stream => Action::Pause,
-            _ => self.run(BodyKind::Response, move |mut f| async move {
-                let mut body = Body::new(BodyKind::Response, size, end_of_stream || mode == BodyMode::Buffered);
-                let flow = f.on_response_body(&mut HttpContext::new(), &mut body).await;
-                (f, flow)
-            }),
-        }
+        self.on_body(BodyKind::Response, size, end_of_stream)
+    }
+
+    pub(crate) fn on_response_trailers(&mut self) -> Action {
+        self.on_trailers(BodyKind::Response)
     }
 
     /// The stream ended: run `on_stream_done` if no hook is pending, and drop any pending hook.
     pub(crate) fn on_done(&mut self) {
-        let (filter, task) = {
+        runtime::enter(self.context_id);
+        let (filter, task, deferred) = {
             let mut s = self.state.borrow_mut();
-            (s.filter.take(), s.task.take())
+            (s.filter.take(), s.task.take(), std::mem::take(&mut s.deferred))
         };
+        drop(deferred);
         if let Some(task) = task {
+            // Drops the hook's future and the filter it holds (outside any borrow).
             runtime::cancel(task);
         }
         if let Some(mut filter) = filter {
@@ -150,77 +251,191 @@ impl<P: Plugin> StreamDriver<P> {
         }
     }
 
-    /// The action when the plugin has nothing to run: pause while a hook is pending
-    /// (the host buffers), else continue.
-    fn idle_action(&self) -> Action {
-        if self.state.borrow().task.is_some() { Action::Pause } else { Action::Continue }
+    fn on_body(&mut self, direction: BodyKind, size: usize, end_of_stream: bool) -> Action {
+        runtime::enter(self.context_id);
+        if !self.active || self.state.borrow().responded {
+            return Action::Continue;
+        }
+        {
+            let mut s = self.state.borrow_mut();
+            match s.mode(direction) {
+                BodyMode::Skip => return Action::Continue,
+                BodyMode::Buffered if !end_of_stream => {
+                    // The host keeps buffering and calls again with the total; no resume needed.
+                    s.progress(direction).held = size;
+                    return Action::Pause;
+                }
+                _ => {}
+            }
+            let p = s.progress(direction);
+            p.held = size;
+            if end_of_stream {
+                p.ended = true;
+            }
+        }
+        self.dispatch(body_hook::<P::Filter>(direction, self.state.clone(), end_of_stream))
     }
 
-    /// The body mode for `kind`, or `None` when no hook may run now (no filter, a local
-    /// response was sent, or a hook is pending).
-    fn body_mode(&self, kind: BodyKind) -> Option<BodyMode> {
-        let s = self.state.borrow();
-        if s.responded || s.task.is_some() {
-            return None;
+    fn on_trailers(&mut self, direction: BodyKind) -> Action {
+        runtime::enter(self.context_id);
+        if !self.active || self.state.borrow().responded {
+            return Action::Continue;
         }
-        let filter = s.filter.as_ref()?;
-        Some(match kind {
-            BodyKind::Request => filter.request_body_mode(),
-            BodyKind::Response => filter.response_body_mode(),
+        let body_first = {
+            let mut s = self.state.borrow_mut();
+            let p = s.progress(direction);
+            let first = !p.ended;
+            p.ended = true;
+            first
+        };
+        let state = self.state.clone();
+        let body = body_first.then(|| body_hook::<P::Filter>(direction, state, true));
+        self.dispatch(Hook {
+            direction,
+            run: Box::new(move |f: P::Filter| {
+                Box::pin(async move {
+                    let (mut f, flow) = match body {
+                        Some(body) => (body.run)(f).await,
+                        None => (f, Flow::Continue),
+                    };
+                    if flow != Flow::Continue {
+                        return (f, flow);
+                    }
+                    let flow = match direction {
+                        BodyKind::Request => f.on_request_trailers(&mut HttpContext::new()).await,
+                        BodyKind::Response => f.on_response_trailers(&mut HttpContext::new()).await,
+                    };
+                    (f, flow)
+                })
+            }),
         })
     }
 
-    fn run<Fut>(&mut self, direction: BodyKind, hook: impl FnOnce(P::Filter) -> Fut) -> Action
-    where
-        Fut: Future<Output = (P::Filter, Flow)> + 'static,
-    {
-        let filter = {
+    /// Runs `hook` now, or holds it when another hook is pending. Returns what the host should
+    /// do with this callback.
+    fn dispatch(&mut self, hook: Hook<P::Filter>) -> Action {
+        let direction = hook.direction;
+        {
             let mut s = self.state.borrow_mut();
-            if s.responded || s.task.is_some() {
-                return if s.task.is_some() { Action::Pause } else { Action::Continue };
+            if s.responded {
+                return Action::Continue;
             }
-            s.filter.take()
-        };
-        let Some(filter) = filter else { return Action::Continue };
-        let future = hook(filter);
+            if s.task.is_some() {
+                s.deferred.push_back(hook);
+                *s.paused(direction) = true;
+                return Action::Pause;
+            }
+        }
+        let Some(filter) = self.state.borrow_mut().filter.take() else { return Action::Continue };
+        runtime::enter(self.context_id);
         let shared = self.state.clone();
-        let task = async move {
-            let (filter, flow) = future.await;
-            let paused = {
-                let mut s = shared.borrow_mut();
-                s.filter = Some(filter);
-                s.task = None;
-                s.paused.take()
-            };
-            match paused {
-                // Finished during the first poll: the driver returns the action itself.
-                None => shared.borrow_mut().outcome = Some(flow),
-                // Finished later, from a callback: resume or answer now.
-                Some(direction) => match flow {
-                    Flow::Continue => host::resume(direction),
-                    Flow::Respond(response) => {
-                        shared.borrow_mut().responded = true;
-                        send(&response);
-                    }
-                },
-            }
-        };
-        let (task_id, finished) = runtime::spawn(self.context_id, task);
+        let task = run_hooks(shared, filter, hook);
+        let task_id = runtime::spawn(self.context_id, task);
         let mut s = self.state.borrow_mut();
-        if finished {
-            match s.outcome.take() {
-                Some(Flow::Respond(response)) => {
-                    s.responded = true;
-                    drop(s);
-                    send(&response);
-                    Action::Pause
-                }
-                _ => Action::Continue,
-            }
-        } else {
+        if runtime::is_alive(task_id) {
             s.task = Some(task_id);
-            s.paused = Some(direction);
-            Action::Pause
+            *s.paused(direction) = true;
+            return Action::Pause;
+        }
+        match s.outcome.take() {
+            Some(Flow::Respond(response)) => {
+                s.responded = true;
+                drop(s);
+                send(&response);
+                Action::Pause
+            }
+            _ => Action::Continue,
+        }
+    }
+}
+
+/// The body hook for what the host holds of `direction` and has not been seen yet.
+fn body_hook<F: HttpFilter>(direction: BodyKind, state: Rc<RefCell<StreamState<F>>>, end_of_stream: bool) -> Hook<F> {
+    Hook {
+        direction,
+        run: Box::new(move |mut f: F| {
+            Box::pin(async move {
+                let mode = match direction {
+                    BodyKind::Request => f.request_body_mode(),
+                    BodyKind::Response => f.response_body_mode(),
+                };
+                let (offset, size) = {
+                    let mut s = state.borrow_mut();
+                    let p = s.progress(direction);
+                    let offset = if mode == BodyMode::Buffered { 0 } else { p.seen.min(p.held) };
+                    let size = p.held - offset;
+                    p.seen = p.held;
+                    (offset, size)
+                };
+                if mode == BodyMode::Skip || (mode == BodyMode::Buffered && !end_of_stream) {
+                    return (f, Flow::Continue);
+                }
+                let mut body = Body::new(direction, offset, size, end_of_stream);
+                let flow = match direction {
+                    BodyKind::Request => f.on_request_body(&mut HttpContext::new(), &mut body).await,
+                    BodyKind::Response => f.on_response_body(&mut HttpContext::new(), &mut body).await,
+                };
+                (f, flow)
+            })
+        }),
+    }
+}
+
+/// The task of a stream: runs `first` and then every hook held meanwhile, resuming each
+/// direction the host paused once its hooks are done.
+async fn run_hooks<F: HttpFilter>(state: Rc<RefCell<StreamState<F>>>, filter: F, first: Hook<F>) {
+    let mut filter = filter;
+    let mut hook = first;
+    loop {
+        let direction = hook.direction;
+        let (f, flow) = (hook.run)(filter).await;
+        filter = f;
+        if let Flow::Respond(response) = flow {
+            let was_paused = {
+                let mut s = state.borrow_mut();
+                s.give_back(filter);
+                s.task = None;
+                s.deferred.clear();
+                s.responded = true;
+                let paused = s.paused_request || s.paused_response;
+                s.paused_request = false;
+                s.paused_response = false;
+                if !paused {
+                    s.outcome = Some(Flow::Respond(response.clone()));
+                }
+                paused
+            };
+            if was_paused {
+                send(&response);
+            }
+            return;
+        }
+        // The next held hook; a direction is resumed once no held hook of it remains, and the
+        // body the host held for it then passes on.
+        let next = {
+            let mut s = state.borrow_mut();
+            s.request_mode = filter.request_body_mode();
+            s.response_mode = filter.response_body_mode();
+            s.deferred.pop_front()
+        };
+        if !next.as_ref().is_some_and(|h| h.direction == direction) {
+            let resume = {
+                let mut s = state.borrow_mut();
+                *s.progress(direction) = BodyProgress { ended: s.progress(direction).ended, ..BodyProgress::default() };
+                std::mem::take(s.paused(direction))
+            };
+            if resume {
+                host::resume(direction);
+            }
+        }
+        match next {
+            Some(h) => hook = h,
+            None => {
+                let mut s = state.borrow_mut();
+                s.give_back(filter);
+                s.task = None;
+                return;
+            }
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod quota;
 pub mod redis;
 mod response;
 mod runtime;
+pub mod task;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
 pub mod time;
@@ -43,7 +44,8 @@ pub use futures_util::future::{join, join_all};
 pub use http_call::{HttpCall, HttpCallError, HttpCallResponse, http_call};
 pub use plugin::{BodyMode, Flow, HttpFilter, Plugin, Shared};
 pub use response::Response;
-pub use worker::{WorkerState, spawn};
+pub use task::spawn;
+pub use worker::WorkerState;
 
 /// Everything a plugin usually needs: `use gateway_sdk::prelude::*;`.
 pub mod prelude {

@@ -49,9 +49,13 @@ pub enum BodyMode {
     /// Do not call the body hook; the body streams through untouched.
     #[default]
     Skip,
-    /// Buffer the whole body in the host and call the body hook once, at the end of the stream.
+    /// Buffer the whole body in the host and call the body hook once, at the end of the stream:
+    /// with the last chunk, when the trailers arrive, or (empty) right after the headers hook
+    /// when the message has no body.
     Buffered,
     /// Call the body hook for every chunk as it arrives; chunks pass on when the hook returns.
+    /// The hook sees the end of the stream exactly once: on the last chunk, when the trailers
+    /// arrive (an empty chunk), or right after the headers hook when there is no body.
     Streamed,
 }
 
@@ -60,6 +64,10 @@ pub enum BodyMode {
 ///
 /// The body hooks run only when the matching `*_body_mode` returns something other than
 /// [`BodyMode::Skip`]; the mode is read after the headers hook of the same direction finished.
+///
+/// Hooks of one stream never overlap: a host callback that arrives while a hook is pending
+/// (response headers while the request body hook awaits Redis, say) is held and its hook runs
+/// when the pending one completes.
 #[allow(async_fn_in_trait)]
 pub trait HttpFilter: 'static {
     /// Request headers arrived.
@@ -74,6 +82,12 @@ pub trait HttpFilter: 'static {
 
     /// A request body chunk (streamed) or the whole request body (buffered).
     async fn on_request_body(&mut self, _ctx: &mut HttpContext, _body: &mut Body) -> Flow {
+        Flow::Continue
+    }
+
+    /// Request trailers arrived (HTTP/2, gRPC). Runs after the body hook saw the end of the
+    /// stream. Read them with [`HttpContext::request_trailers`].
+    async fn on_request_trailers(&mut self, _ctx: &mut HttpContext) -> Flow {
         Flow::Continue
     }
 
@@ -92,9 +106,15 @@ pub trait HttpFilter: 'static {
         Flow::Continue
     }
 
+    /// Response trailers arrived (gRPC status, for example). Runs after the body hook saw the
+    /// end of the stream. Read them with [`HttpContext::response_trailers`].
+    async fn on_response_trailers(&mut self, _ctx: &mut HttpContext) -> Flow {
+        Flow::Continue
+    }
+
     /// The stream ended (completed or aborted). Not called while a hook is still pending:
-    /// that hook's future is dropped instead. Use [`crate::spawn`] for work that must outlive
-    /// the request.
+    /// that hook's future (and this filter) is dropped instead. Run calls that must complete
+    /// anyway with [`crate::task::spawn`] and undo them with [`crate::task::JoinHandle::on_abandon`].
     fn on_stream_done(&mut self, _ctx: &mut HttpContext) {}
 }
 

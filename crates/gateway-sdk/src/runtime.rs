@@ -1,18 +1,24 @@
-//! The single-threaded executor: runs hook futures, routes host callbacks (Redis replies,
-//! HTTP-call responses) by token to the task that awaits them, and wakes sleeping tasks from
-//! the host's tick (`proxy_on_tick`), which runs only while some task sleeps.
+//! The single-threaded executor: a ready queue fed by real [`Waker`]s, tasks tied to a context
+//! (an HTTP stream or the root), host callbacks (Redis replies, HTTP-call responses) routed by
+//! token to the future that awaits them, and timers ended by the host's tick.
 //!
-//! A proxy-wasm VM is single-threaded and the host calls back into it, so there is no reactor:
-//! a task is polled when it starts and again each time a callback addressed to it arrives.
-//! A task belongs to a context (an HTTP stream or the root); before it is polled the SDK makes
-//! that context the host's effective context, so header and body calls act on the right stream.
+//! A proxy-wasm VM is single-threaded and only runs when the host calls it, so there is no
+//! reactor thread: every entry point (a hook starting, a callback arriving, a tick) fills slots,
+//! wakes the wakers registered on them, and then drains the ready queue before returning to the
+//! host. Any `Future` that honours the `Waker` contract works inside a task: `join_all` over
+//! any number of futures, `FuturesUnordered`, channels, awaiting another task.
+//!
+//! Before a task is polled the SDK makes its context the host's effective context, so header
+//! and body calls act on the right stream; after draining, the context the entry point had is
+//! restored.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::abi::host;
 use crate::log::{LogLevel, write_log};
@@ -29,24 +35,61 @@ pub(crate) enum CallOutcome {
     Http { headers: Vec<(String, String)>, body: Vec<u8> },
 }
 
-/// The slot a pending call future watches; filled by [`complete`].
-pub(crate) type CallSlot = Rc<RefCell<Option<CallOutcome>>>;
+/// Task ids woken since the last drain. Shared with every waker (wakers must be `Send + Sync`,
+/// so this is a mutex, uncontended in a single-threaded VM).
+#[derive(Default)]
+struct ReadyQueue(Mutex<VecDeque<TaskId>>);
+
+impl ReadyQueue {
+    fn push(&self, id: TaskId) {
+        if let Ok(mut q) = self.0.lock() {
+            q.push_back(id);
+        }
+    }
+
+    fn pop(&self) -> Option<TaskId> {
+        self.0.lock().ok().and_then(|mut q| q.pop_front())
+    }
+}
+
+/// The waker of one task: waking pushes the task onto the ready queue (once until it is polled).
+struct TaskWaker {
+    id: TaskId,
+    queued: AtomicBool,
+    queue: Arc<ReadyQueue>,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.queue.push(self.id);
+        }
+    }
+}
 
 struct Task {
     context_id: u32,
+    waker: Arc<TaskWaker>,
+    /// `None` while the task is being polled.
     future: Option<Pin<Box<dyn Future<Output = ()>>>>,
 }
 
+/// A pending host call: the outcome once delivered, and who to wake.
+#[derive(Default)]
 struct Waiter {
-    task: Option<TaskId>,
-    slot: CallSlot,
+    outcome: Option<CallOutcome>,
+    waker: Option<Waker>,
 }
 
-/// A sleeping task: woken by the first tick at or after its deadline.
+/// A sleeping future: woken by the first tick at or after its deadline.
 struct Timer {
     deadline_ms: u64,
-    task: Option<TaskId>,
-    fired: Rc<Cell<bool>>,
+    waker: Option<Waker>,
+    fired: bool,
 }
 
 /// The tick period asked of the host while any task sleeps: sleeps end up to this late.
@@ -56,20 +99,27 @@ pub(crate) const TICK_MS: u32 = 10;
 struct Runtime {
     tasks: HashMap<TaskId, Task>,
     waiters: HashMap<u32, Waiter>,
-    timers: Vec<Timer>,
+    timers: HashMap<u64, Timer>,
     next_task: TaskId,
+    next_timer: u64,
+    ready: Arc<ReadyQueue>,
 }
 
 thread_local! {
     static RUNTIME: RefCell<Runtime> = RefCell::new(Runtime::default());
+    /// Whether the ready queue is being drained (spawns and wakes then only queue).
+    static DRAINING: Cell<bool> = const { Cell::new(false) };
+    /// The task being polled, if any.
     static CURRENT: Cell<Option<TaskId>> = const { Cell::new(None) };
-    static CURRENT_CONTEXT: Cell<Option<u32>> = const { Cell::new(None) };
+    /// The host's effective context as the SDK last set it (restored after a drain).
+    static EFFECTIVE: Cell<u32> = const { Cell::new(0) };
     static ROOT_CONTEXT: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Records the plugin's root context id (detached tasks run under it).
 pub(crate) fn set_root_context(id: u32) {
     ROOT_CONTEXT.with(|c| c.set(id));
+    EFFECTIVE.with(|c| c.set(id));
 }
 
 /// The plugin's root context id.
@@ -77,129 +127,166 @@ pub(crate) fn root_context() -> u32 {
     ROOT_CONTEXT.with(Cell::get)
 }
 
-/// Spawns `future` for `context_id` and polls it once. Returns its id and whether it finished.
-pub(crate) fn spawn(context_id: u32, future: impl Future<Output = ()> + 'static) -> (TaskId, bool) {
+/// Notes that the host has entered a callback of `context_id` (the host made it effective).
+pub(crate) fn enter(context_id: u32) {
+    EFFECTIVE.with(|c| c.set(context_id));
+}
+
+fn make_effective(context_id: u32) {
+    host::set_effective_context(context_id);
+    EFFECTIVE.with(|c| c.set(context_id));
+}
+
+/// Spawns `future` for `context_id` and runs the ready queue (unless already inside it, when
+/// the task runs right after the current poll). Returns the task's id.
+pub(crate) fn spawn(context_id: u32, future: impl Future<Output = ()> + 'static) -> TaskId {
     let id = RUNTIME.with(|rt| {
         let mut rt = rt.borrow_mut();
         rt.next_task += 1;
         let id = rt.next_task;
-        rt.tasks.insert(id, Task { context_id, future: Some(Box::pin(future)) });
+        let waker = Arc::new(TaskWaker { id, queued: AtomicBool::new(false), queue: rt.ready.clone() });
+        waker.wake_by_ref();
+        rt.tasks.insert(id, Task { context_id, waker, future: Some(Box::pin(future)) });
         id
     });
-    let finished = poll_task(id);
-    (id, finished)
+    run_ready(true);
+    id
 }
 
-/// Drops a task (its stream ended). Calls it was awaiting complete later and are ignored.
+/// Drops a task (its stream ended). Calls it was awaiting are forgotten: their late callbacks
+/// are dropped as unknown.
 pub(crate) fn cancel(task: TaskId) {
     let removed = RUNTIME.with(|rt| rt.borrow_mut().tasks.remove(&task));
-    // The future is dropped here, outside the runtime borrow: its destructors may touch it.
+    // The future is dropped here, outside the runtime borrow: its destructors use the runtime.
     drop(removed);
 }
 
-/// Whether a task is still alive.
+/// Whether a task is still alive (not finished, not cancelled).
 pub(crate) fn is_alive(task: TaskId) -> bool {
     RUNTIME.with(|rt| rt.borrow().tasks.contains_key(&task))
 }
 
-/// Records that the current task awaits the callback for `token`; returns the slot to watch.
-pub(crate) fn register(token: u32) -> CallSlot {
-    let slot: CallSlot = Rc::new(RefCell::new(None));
-    let task = CURRENT.with(Cell::get);
+/// Registers a pending call for `token`.
+fn register(token: u32) {
     RUNTIME.with(|rt| {
-        rt.borrow_mut().waiters.insert(token, Waiter { task, slot: slot.clone() });
+        rt.borrow_mut().waiters.insert(token, Waiter::default());
     });
-    slot
 }
 
-/// Delivers a callback: fills the waiting call's slot and polls its task.
-/// Unknown tokens and tokens of tasks that already ended are logged at debug and dropped.
+/// Delivers a callback: fills the waiting call's slot, wakes it and runs the ready queue.
+/// Unknown tokens and tokens of calls nobody awaits any more are logged at debug and dropped.
 pub(crate) fn complete(token: u32, outcome: CallOutcome) {
-    let waiter = RUNTIME.with(|rt| rt.borrow_mut().waiters.remove(&token));
-    let Some(waiter) = waiter else {
-        write_log(LogLevel::Debug, format_args!("dropping callback for unknown token {token}"));
+    let waker = RUNTIME.with(|rt| {
+        let mut rt = rt.borrow_mut();
+        let waiter = rt.waiters.get_mut(&token)?;
+        waiter.outcome = Some(outcome);
+        Some(waiter.waker.take())
+    });
+    match waker {
+        None => write_log(
+            LogLevel::Debug,
+            format_args!(
+                "dropping callback for unknown token {token}: no call awaits it (a late callback of a call \
+                 whose request ended, or a token never issued)"
+            ),
+        ),
+        Some(waker) => {
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+    enter(root_context());
+    run_ready(false);
+}
+
+/// Polls every ready task until none is ready. With `restore`, makes the context that was
+/// effective before effective again (the caller goes on acting on its stream); callbacks that
+/// return to the host right after need not.
+fn run_ready(restore: bool) {
+    if DRAINING.with(|d| d.replace(true)) {
         return;
-    };
-    *waiter.slot.borrow_mut() = Some(outcome);
-    match waiter.task {
-        Some(task) if is_alive(task) => {
-            poll_task(task);
-        }
-        _ => {
-            write_log(LogLevel::Debug, format_args!("dropping late callback for token {token}: its request has ended"))
-        }
+    }
+    let entered = EFFECTIVE.with(Cell::get);
+    loop {
+        let next = RUNTIME.with(|rt| rt.borrow().ready.pop());
+        let Some(id) = next else { break };
+        poll_task(id);
+    }
+    DRAINING.with(|d| d.set(false));
+    if restore && EFFECTIVE.with(Cell::get) != entered {
+        make_effective(entered);
     }
 }
 
-fn poll_task(id: TaskId) -> bool {
+fn poll_task(id: TaskId) {
     let taken = RUNTIME.with(|rt| {
         let mut rt = rt.borrow_mut();
-        rt.tasks.get_mut(&id).and_then(|t| t.future.take().map(|f| (t.context_id, f)))
+        let task = rt.tasks.get_mut(&id)?;
+        let future = task.future.take()?;
+        task.waker.queued.store(false, Ordering::Release);
+        Some((task.context_id, Waker::from(task.waker.clone()), future))
     });
-    let Some((context_id, mut future)) = taken else {
-        // Not found, or already being polled (a nested poll cannot happen in a proxy-wasm VM).
-        return false;
-    };
-    host::set_effective_context(context_id);
+    // Gone (finished or cancelled before its wake-up was handled): nothing to do.
+    let Some((context_id, waker, mut future)) = taken else { return };
+    make_effective(context_id);
     let previous = CURRENT.with(|c| c.replace(Some(id)));
-    let previous_context = CURRENT_CONTEXT.with(|c| c.replace(Some(context_id)));
-    let mut cx = Context::from_waker(Waker::noop());
-    let poll = future.as_mut().poll(&mut cx);
+    let poll = future.as_mut().poll(&mut Context::from_waker(&waker));
     CURRENT.with(|c| c.set(previous));
-    CURRENT_CONTEXT.with(|c| c.set(previous_context));
-    // A task spawned from inside another task's poll: give the outer task its stream back.
-    if let Some(outer) = previous_context.filter(|&outer| outer != context_id) {
-        host::set_effective_context(outer);
-    }
-    match poll {
+    // What must be dropped outside the runtime borrow: a finished task, or a future whose task
+    // was cancelled from inside its own poll.
+    let leftover: Option<Pin<Box<dyn Future<Output = ()>>>> = match poll {
         Poll::Ready(()) => {
-            RUNTIME.with(|rt| rt.borrow_mut().tasks.remove(&id));
-            true
+            let finished = RUNTIME.with(|rt| rt.borrow_mut().tasks.remove(&id));
+            drop(finished);
+            None
         }
-        Poll::Pending => {
-            RUNTIME.with(|rt| {
-                if let Some(task) = rt.borrow_mut().tasks.get_mut(&id) {
-                    task.future = Some(future);
-                }
-            });
-            false
-        }
-    }
+        Poll::Pending => RUNTIME.with(|rt| match rt.borrow_mut().tasks.get_mut(&id) {
+            Some(task) => {
+                task.future = Some(future);
+                None
+            }
+            None => Some(future),
+        }),
+    };
+    drop(leftover);
 }
 
-/// Puts the current task to sleep until `deadline_ms` (host clock); returns the flag the tick
-/// sets. The first sleeper turns the host's tick on.
-pub(crate) fn add_timer(deadline_ms: u64) -> Rc<Cell<bool>> {
-    let fired = Rc::new(Cell::new(false));
-    let task = CURRENT.with(Cell::get);
-    let first = RUNTIME.with(|rt| {
+/// Adds a timer ending at `deadline_ms` (host clock) and returns its id. The first timer turns
+/// the host's tick on.
+fn add_timer(deadline_ms: u64, waker: Waker) -> u64 {
+    let (id, first) = RUNTIME.with(|rt| {
         let mut rt = rt.borrow_mut();
-        rt.timers.push(Timer { deadline_ms, task, fired: fired.clone() });
-        rt.timers.len() == 1
+        rt.next_timer += 1;
+        let id = rt.next_timer;
+        rt.timers.insert(id, Timer { deadline_ms, waker: Some(waker), fired: false });
+        (id, rt.timers.len() == 1)
     });
     if first {
         host::set_tick_period(TICK_MS);
     }
-    fired
+    id
 }
 
-/// The host's tick: wakes every task whose deadline has passed, and turns the tick off once
-/// nobody sleeps. Timers of tasks that ended are dropped.
+/// The host's tick: wakes every timer whose deadline has passed, runs what woke, and turns the
+/// tick off once nothing sleeps.
 pub(crate) fn on_tick(now_ms: u64) {
-    let due: Vec<Timer> = RUNTIME.with(|rt| {
+    let wakers: Vec<Waker> = RUNTIME.with(|rt| {
         let mut rt = rt.borrow_mut();
-        let (due, waiting): (Vec<Timer>, Vec<Timer>) = rt.timers.drain(..).partition(|t| t.deadline_ms <= now_ms);
-        rt.timers = waiting;
-        due
+        rt.timers
+            .values_mut()
+            .filter(|t| !t.fired && t.deadline_ms <= now_ms)
+            .filter_map(|t| {
+                t.fired = true;
+                t.waker.take()
+            })
+            .collect()
     });
-    for timer in due {
-        timer.fired.set(true);
-        if let Some(task) = timer.task.filter(|&t| is_alive(t)) {
-            poll_task(task);
-        }
-    }
-    // Polled tasks may have gone back to sleep; only an empty list turns the tick off.
-    if RUNTIME.with(|rt| rt.borrow().timers.is_empty()) {
+    wakers.into_iter().for_each(Waker::wake);
+    enter(root_context());
+    run_ready(false);
+    // Fired timers stay until their futures take them; only pending ones need the tick.
+    if RUNTIME.with(|rt| rt.borrow().timers.values().all(|t| t.fired)) {
         host::set_tick_period(0);
     }
 }
@@ -218,29 +305,101 @@ pub(crate) fn stats() -> (usize, usize) {
 pub(crate) fn reset() {
     let old = RUNTIME.with(|rt| std::mem::take(&mut *rt.borrow_mut()));
     drop(old);
+    DRAINING.with(|d| d.set(false));
+    CURRENT.with(|c| c.set(None));
 }
 
 /// A future that resolves when the callback for `token` arrives.
 ///
-/// Dropping it early (its task was cancelled) leaves the registration in place, so the callback,
-/// which the host delivers exactly once, is recognised as late and dropped.
+/// Dropping it before then forgets the registration, so the callback (which the host delivers
+/// exactly once, or never when the host cancels the call with its stream) is dropped as unknown
+/// and the token table never grows.
 pub(crate) struct PendingCall {
-    slot: CallSlot,
+    token: u32,
 }
 
 impl PendingCall {
     pub(crate) fn new(token: u32) -> Self {
-        PendingCall { slot: register(token) }
+        register(token);
+        PendingCall { token }
     }
 }
 
 impl Future for PendingCall {
     type Output = CallOutcome;
 
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<CallOutcome> {
-        match self.slot.borrow_mut().take() {
-            Some(outcome) => Poll::Ready(outcome),
-            None => Poll::Pending,
-        }
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CallOutcome> {
+        RUNTIME.with(|rt| {
+            let mut rt = rt.borrow_mut();
+            let Some(waiter) = rt.waiters.get_mut(&self.token) else {
+                // Only reachable after `reset()` (a test restarted the runtime): never completes.
+                return Poll::Pending;
+            };
+            match waiter.outcome.take() {
+                Some(outcome) => {
+                    rt.waiters.remove(&self.token);
+                    Poll::Ready(outcome)
+                }
+                None => {
+                    if !waiter.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        waiter.waker = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        let token = self.token;
+        let _ = RUNTIME.try_with(|rt| {
+            if let Ok(mut rt) = rt.try_borrow_mut() {
+                rt.waiters.remove(&token);
+            }
+        });
+    }
+}
+
+/// A timer registration held by [`crate::time::Sleep`]; removed when dropped.
+#[derive(Debug)]
+pub(crate) struct TimerSlot {
+    id: Option<u64>,
+}
+
+impl TimerSlot {
+    pub(crate) fn new() -> Self {
+        TimerSlot { id: None }
+    }
+
+    /// Whether the timer fired; registers it (or refreshes its waker) when it has not.
+    pub(crate) fn poll_fired(&mut self, deadline_ms: u64, cx: &mut Context<'_>) -> bool {
+        let Some(id) = self.id else {
+            self.id = Some(add_timer(deadline_ms, cx.waker().clone()));
+            return false;
+        };
+        RUNTIME.with(|rt| {
+            let mut rt = rt.borrow_mut();
+            match rt.timers.get_mut(&id) {
+                Some(t) if t.fired => true,
+                Some(t) => {
+                    t.waker = Some(cx.waker().clone());
+                    false
+                }
+                None => true,
+            }
+        })
+    }
+}
+
+impl Drop for TimerSlot {
+    fn drop(&mut self) {
+        let Some(id) = self.id else { return };
+        let _ = RUNTIME.try_with(|rt| {
+            if let Ok(mut rt) = rt.try_borrow_mut() {
+                rt.timers.remove(&id);
+            }
+        });
     }
 }

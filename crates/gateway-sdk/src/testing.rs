@@ -179,6 +179,8 @@ impl<P: Plugin> TestHost<P> {
         if action == Action::Continue {
             self.pass_buffers(stream);
         }
+        // A callback may also resume the other direction (a held hook finished).
+        self.sync_resumed();
         action
     }
 
@@ -219,6 +221,24 @@ impl<P: Plugin> TestHost<P> {
     pub fn request_body(&mut self, stream: StreamId, chunk: &[u8], end_of_stream: bool) -> Action {
         let size = append(stream, BodyKind::Request, chunk);
         self.drive(stream, |d| d.on_request_body(size, end_of_stream))
+    }
+
+    /// Delivers the request trailers (the request ends with them, as over HTTP/2).
+    pub fn request_trailers(&mut self, stream: StreamId, trailers: &[(&str, &str)]) -> Action {
+        native_host::with(|h| {
+            h.streams.entry(stream).or_default().request_trailers =
+                trailers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        });
+        self.drive(stream, |d| d.on_request_trailers())
+    }
+
+    /// Delivers the response trailers (the response ends with them).
+    pub fn response_trailers(&mut self, stream: StreamId, trailers: &[(&str, &str)]) -> Action {
+        native_host::with(|h| {
+            h.streams.entry(stream).or_default().response_trailers =
+                trailers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        });
+        self.drive(stream, |d| d.on_response_trailers())
     }
 
     /// Delivers the response headers (`:status` included).

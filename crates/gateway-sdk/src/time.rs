@@ -1,10 +1,8 @@
 //! The host's clock (`proxy_get_current_time_nanoseconds`), so tests can move time, and
 //! [`sleep`], which the host's tick (`proxy_on_tick`) ends.
 
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
@@ -32,7 +30,7 @@ pub fn now_millis() -> u64 {
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    Sleep { deadline_ms: now_millis().saturating_add(ms), fired: None }
+    Sleep { deadline_ms: now_millis().saturating_add(ms), timer: runtime::TimerSlot::new() }
 }
 
 /// The future returned by [`sleep`].
@@ -40,7 +38,7 @@ pub fn sleep(duration: Duration) -> Sleep {
 #[must_use = "a sleep does nothing unless awaited"]
 pub struct Sleep {
     deadline_ms: u64,
-    fired: Option<Rc<Cell<bool>>>,
+    timer: runtime::TimerSlot,
 }
 
 impl Sleep {
@@ -53,12 +51,10 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
-        if self.fired.as_ref().is_some_and(|f| f.get()) || now_millis() >= self.deadline_ms {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline_ms = self.deadline_ms;
+        if now_millis() >= deadline_ms || self.timer.poll_fired(deadline_ms, cx) {
             return Poll::Ready(());
-        }
-        if self.fired.is_none() {
-            self.fired = Some(runtime::add_timer(self.deadline_ms));
         }
         Poll::Pending
     }

@@ -69,6 +69,7 @@ impl<P: Plugin> RootContext for Root<P> {
     }
 
     fn on_tick(&mut self) {
+        runtime::enter(self.context_id);
         runtime::on_tick(crate::time::now_millis());
     }
 
@@ -105,11 +106,19 @@ impl<P: Plugin> PwHttpContext for Stream<P> {
         action(self.driver.on_request_body(size, end_of_stream))
     }
 
+    fn on_http_request_trailers(&mut self, _n: usize) -> PwAction {
+        action(self.driver.on_request_trailers())
+    }
+
     fn on_http_response_headers(&mut self, _n: usize, end_of_stream: bool) -> PwAction {
         action(self.driver.on_response_headers(end_of_stream))
     }
 
     fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> PwAction {
         action(self.driver.on_response_body(size, end_of_stream))
+    }
+
+    fn on_http_response_trailers(&mut self, _n: usize) -> PwAction {
+        action(self.driver.on_response_trailers())
     }
 }

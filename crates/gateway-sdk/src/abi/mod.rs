@@ -28,6 +28,8 @@ pub use adapter::start;
 pub(crate) enum MapKind {
     RequestHeaders,
     ResponseHeaders,
+    RequestTrailers,
+    ResponseTrailers,
 }
 
 /// Which body buffer a call acts on.

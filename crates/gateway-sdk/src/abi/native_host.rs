@@ -24,6 +24,8 @@ pub(crate) type HttpCallReply = (Vec<(String, String)>, Vec<u8>);
 pub(crate) struct FakeStream {
     pub request_headers: Vec<(String, String)>,
     pub response_headers: Vec<(String, String)>,
+    pub request_trailers: Vec<(String, String)>,
+    pub response_trailers: Vec<(String, String)>,
     pub request_body: Vec<u8>,
     pub response_body: Vec<u8>,
     pub properties: HashMap<String, Vec<u8>>,
@@ -125,6 +127,8 @@ fn map(stream: &mut FakeStream, kind: MapKind) -> &mut Vec<(String, String)> {
     match kind {
         MapKind::RequestHeaders => &mut stream.request_headers,
         MapKind::ResponseHeaders => &mut stream.response_headers,
+        MapKind::RequestTrailers => &mut stream.request_trailers,
+        MapKind::ResponseTrailers => &mut stream.response_trailers,
     }
 }
 

@@ -12,6 +12,8 @@ fn map_type(map: MapKind) -> MapType {
     match map {
         MapKind::RequestHeaders => MapType::HttpRequestHeaders,
         MapKind::ResponseHeaders => MapType::HttpResponseHeaders,
+        MapKind::RequestTrailers => MapType::HttpRequestTrailers,
+        MapKind::ResponseTrailers => MapType::HttpResponseTrailers,
     }
 }
 
