@@ -39,17 +39,21 @@ fn http_call(
     let headers = memory::read(c, hp, hl)?;
     let body = memory::read(c, bp, bl)?;
     memory::check(c, tp, tl)?;
-    memory::check(c, token_out, 4)?;
+    // Like proxy-wasm-cpp-host: the token slot is zeroed first, so a refused call leaves 0 there.
+    memory::write_u32(c, token_out, 0)?;
     let Some(headers) = abi::decode_pairs(&headers) else {
         return Ok(status::BAD_ARGUMENT);
     };
     let headers: Vec<_> = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
     let has = |name: &[u8]| headers.iter().any(|(k, _)| k.as_slice() == name);
-    let state = c.data_mut();
-    if !state.worker.clusters.contains_key(&cluster) {
-        emit_log(state, log::Level::Debug, format!("proxy_http_call: unknown cluster {cluster:?}"));
+    if timeout < 0 {
         return Ok(status::BAD_ARGUMENT);
     }
+    let state = c.data_mut();
+    let Some(cluster_timeout) = state.worker.clusters.get(&cluster).map(|cl| cl.config.timeout_ms) else {
+        emit_log(state, log::Level::Debug, format!("proxy_http_call: unknown cluster {cluster:?}"));
+        return Ok(status::BAD_ARGUMENT);
+    };
     if !has(b":method") || !has(b":path") || !has(b":authority") {
         return Ok(status::BAD_ARGUMENT);
     }
@@ -58,7 +62,8 @@ fn http_call(
     state.http_calls.insert(token, ctx);
     let worker = state.worker.clone();
     let events = state.events.clone();
-    let timeout = Duration::from_millis(timeout.max(1) as u32 as u64);
+    // 0 means no timeout of its own (Envoy); the cluster's request timeout still bounds it.
+    let timeout = Duration::from_millis(if timeout == 0 { cluster_timeout } else { timeout as u64 });
     tokio::task::spawn_local(async move {
         let Some(cluster) = worker.clusters.get(&cluster) else {
             return;

@@ -23,6 +23,14 @@ pub fn add(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// The largest header map type proxy-wasm-cpp-host accepts (HttpCallResponseTrailers); larger
+/// types are rejected with BadArgument before any guest memory is read.
+const MAP_TYPE_MAX: i32 = 7;
+
+fn check_kind(kind: i32) -> Result<(), Fail> {
+    if (0..=MAP_TYPE_MAX).contains(&kind) { Ok(()) } else { Err(Fail::Status(status::BAD_ARGUMENT)) }
+}
+
 /// Runs `f` on the map `kind` of the effective context; `Err(BadArgument)` when there is none.
 fn with_map<T>(state: &mut HostState, kind: i32, f: impl FnOnce(&mut Headers) -> T) -> Result<T, Fail> {
     match kind {
@@ -47,11 +55,14 @@ fn with_map<T>(state: &mut HostState, kind: i32, f: impl FnOnce(&mut Headers) ->
 }
 
 fn get_pairs(c: &mut Caller<'_, HostState>, kind: i32, ptr_out: i32, len_out: i32) -> R {
-    let bytes = with_map(c.data_mut(), kind, |m| abi::encode_pairs(m))?;
+    check_kind(kind)?;
+    // An empty map comes back as address 0 and size 0 (not an encoded count of 0).
+    let bytes = with_map(c.data_mut(), kind, |m| if m.is_empty() { Vec::new() } else { abi::encode_pairs(m) })?;
     memory::return_bytes(c, &bytes, ptr_out, len_out)
 }
 
 fn set_pairs(c: &mut Caller<'_, HostState>, kind: i32, ptr: i32, len: i32) -> R {
+    check_kind(kind)?;
     let bytes = memory::read(c, ptr, len)?;
     let Some(pairs) = abi::decode_pairs(&bytes) else {
         return Ok(status::BAD_ARGUMENT);
@@ -62,13 +73,16 @@ fn set_pairs(c: &mut Caller<'_, HostState>, kind: i32, ptr: i32, len: i32) -> R 
     Ok(status::OK)
 }
 
+/// Envoy answers the map's byte size: the sum of its keys' and values' lengths.
 fn get_size(c: &mut Caller<'_, HostState>, kind: i32, out: i32) -> R {
-    let size = with_map(c.data_mut(), kind, |m| abi::encode_pairs(m).len())?;
+    check_kind(kind)?;
+    let size = with_map(c.data_mut(), kind, |m| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>())?;
     memory::write_u32(c, out, size as u32)?;
     Ok(status::OK)
 }
 
 fn get_value(c: &mut Caller<'_, HostState>, kind: i32, kp: i32, kl: i32, ptr_out: i32, len_out: i32) -> R {
+    check_kind(kind)?;
     let key = memory::read(c, kp, kl)?.to_ascii_lowercase();
     let value = with_map(c.data_mut(), kind, |m| m.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))?;
     match value {
@@ -78,6 +92,7 @@ fn get_value(c: &mut Caller<'_, HostState>, kind: i32, kp: i32, kl: i32, ptr_out
 }
 
 fn replace_value(c: &mut Caller<'_, HostState>, kind: i32, kp: i32, kl: i32, vp: i32, vl: i32) -> R {
+    check_kind(kind)?;
     let key = memory::read(c, kp, kl)?.to_ascii_lowercase();
     let value = memory::read(c, vp, vl)?;
     with_map(c.data_mut(), kind, |m| match m.iter().position(|(k, _)| *k == key) {
@@ -98,6 +113,7 @@ fn replace_value(c: &mut Caller<'_, HostState>, kind: i32, kp: i32, kl: i32, vp:
 }
 
 fn add_value(c: &mut Caller<'_, HostState>, kind: i32, kp: i32, kl: i32, vp: i32, vl: i32) -> R {
+    check_kind(kind)?;
     let key = memory::read(c, kp, kl)?.to_ascii_lowercase();
     let value = memory::read(c, vp, vl)?;
     with_map(c.data_mut(), kind, |m| m.push((key, value)))?;
@@ -105,6 +121,7 @@ fn add_value(c: &mut Caller<'_, HostState>, kind: i32, kp: i32, kl: i32, vp: i32
 }
 
 fn remove_value(c: &mut Caller<'_, HostState>, kind: i32, kp: i32, kl: i32) -> R {
+    check_kind(kind)?;
     let key = memory::read(c, kp, kl)?.to_ascii_lowercase();
     with_map(c.data_mut(), kind, |m| m.retain(|(k, _)| *k != key))?;
     Ok(status::OK)
@@ -147,7 +164,9 @@ fn get_buffer(c: &mut Caller<'_, HostState>, kind: i32, start: i32, max: i32, pt
     let start = start.min(bytes.len());
     let end = (start + max).min(bytes.len());
     if end == start {
-        // Like Envoy: nothing to copy, nothing written.
+        // Like proxy-wasm-cpp-host: nothing to copy, address 0 and size 0 written.
+        memory::write_u32(c, ptr_out, 0)?;
+        memory::write_u32(c, len_out, 0)?;
         return Ok(status::OK);
     }
     memory::return_bytes(c, &bytes[start..end], ptr_out, len_out)

@@ -106,8 +106,9 @@ fn get_property(c: &mut Caller<'_, HostState>, pp: i32, pl: i32, ptr_out: i32, l
 fn set_property(c: &mut Caller<'_, HostState>, pp: i32, pl: i32, vp: i32, vl: i32) -> R {
     let path = path_string(&memory::read(c, pp, pl)?);
     let value = memory::read(c, vp, vl)?;
+    // Envoy keeps properties in the stream's filter state: without a stream there is none.
     let Some(stream) = c.data().stream() else {
-        return Ok(status::BAD_ARGUMENT);
+        return Ok(status::NOT_FOUND);
     };
     stream.data.borrow_mut().properties.insert(path.into_bytes(), value);
     Ok(status::OK)

@@ -80,22 +80,31 @@ pub fn check(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<(
     range(ptr, len, size).map(|_| ())
 }
 
-/// Allocates `bytes.len()` bytes in the guest (its `proxy_on_memory_allocate` or `malloc`
-/// export), copies `bytes` there and writes the address and size to the two out pointers.
+/// Returns host-owned bytes to the guest the way proxy-wasm-cpp-host's `copyToPointerSize`
+/// does: empty bytes are written as address 0 and size 0 without calling the guest allocator;
+/// otherwise the guest allocates `bytes.len()` bytes (its `malloc` export, else
+/// `proxy_on_memory_allocate`), the bytes are copied there and the address and size are
+/// written to the two out pointers.
+///
+/// Never asking the allocator for 0 bytes matters: the Go SDKs' `proxy_on_memory_allocate`
+/// returns `&make([]byte, size)[0]`, which panics for size 0, and wasm-go recovers that panic
+/// in the outer hook across this host call, which corrupts the Go runtime (the next goroutine
+/// switch traps with `indirect call type mismatch`).
 pub fn return_bytes(caller: &mut Caller<'_, HostState>, bytes: &[u8], ptr_out: i32, len_out: i32) -> Result<i32, Fail> {
-    check(caller, ptr_out, 4)?;
-    check(caller, len_out, 4)?;
-    let alloc = caller
-        .get_export("proxy_on_memory_allocate")
-        .or_else(|| caller.get_export("malloc"))
-        .and_then(Extern::into_func)
-        .ok_or(Fail::Status(status::INVALID_MEMORY_ACCESS))?;
-    let alloc = alloc.typed::<i32, i32>(&*caller).map_err(|_| Fail::Status(status::INVALID_MEMORY_ACCESS))?;
-    let addr = alloc.call(&mut *caller, bytes.len() as i32)?;
-    if addr == 0 && !bytes.is_empty() {
-        return Err(Fail::Status(status::INVALID_MEMORY_ACCESS));
+    let mut addr = 0;
+    if !bytes.is_empty() {
+        let alloc = caller
+            .get_export("malloc")
+            .or_else(|| caller.get_export("proxy_on_memory_allocate"))
+            .and_then(Extern::into_func)
+            .ok_or(Fail::Status(status::INVALID_MEMORY_ACCESS))?;
+        let alloc = alloc.typed::<i32, i32>(&*caller).map_err(|_| Fail::Status(status::INVALID_MEMORY_ACCESS))?;
+        addr = alloc.call(&mut *caller, bytes.len() as i32)?;
+        if addr == 0 {
+            return Err(Fail::Status(status::INVALID_MEMORY_ACCESS));
+        }
+        write(caller, addr, bytes)?;
     }
-    write(caller, addr, bytes)?;
     write_u32(caller, ptr_out, addr as u32)?;
     write_u32(caller, len_out, bytes.len() as u32)?;
     Ok(status::OK)
