@@ -1,6 +1,8 @@
 //! conformance-filter: one plugin that exercises headers, bodies, local replies (from request and
 //! response hooks), awaited HTTP calls and pause/resume, chosen per request by the `x-t-action`
-//! header. It makes no Redis calls, so vanilla Envoy loads it: the conformance test runs it in
+//! header. The `buffer-body` actions are a token-limit-style buffered request filter: they report
+//! in response headers how often the body hook ran, with how many bytes and whether it saw the
+//! end of the stream, and which request trailers the trailers hook saw. It makes no Redis calls, so vanilla Envoy loads it: the conformance test runs it in
 //! Envoy and in gateway-host and compares what clients see.
 
 use gateway_sdk::prelude::*;
@@ -31,7 +33,7 @@ impl Plugin for Conformance {
     }
 
     fn new_filter(plugin: &Shared<Self>) -> Exercise {
-        Exercise { plugin: plugin.clone(), action: String::new() }
+        Exercise { plugin: plugin.clone(), action: String::new(), seen: Seen::default() }
     }
 }
 
@@ -39,6 +41,37 @@ impl Plugin for Conformance {
 pub struct Exercise {
     plugin: Shared<Conformance>,
     action: String,
+    seen: Seen,
+}
+
+/// What the buffered request hooks saw, reported in the response headers.
+#[derive(Default)]
+struct Seen {
+    /// Body hook runs.
+    body_calls: u32,
+    /// Bytes and end-of-stream flag of the last body hook run.
+    body_len: usize,
+    body_eos: bool,
+    /// Trailers hook runs and the trailers (`name=value`) it saw.
+    trailer_calls: u32,
+    trailers: Vec<String>,
+}
+
+impl Seen {
+    /// `len:eos:calls`, e.g. `11:true:1`.
+    fn body(&self) -> String {
+        format!("{}:{}:{}", self.body_len, self.body_eos, self.body_calls)
+    }
+
+    /// `calls:name=value,...`, e.g. `1:x-one=1,x-two=2` or `0:`.
+    fn trailers(&self) -> String {
+        format!("{}:{}", self.trailer_calls, self.trailers.join(","))
+    }
+}
+
+/// The actions whose request body hook runs buffered.
+fn buffers_request(action: &str) -> bool {
+    matches!(action, "reverse-request-body" | "buffer-body" | "buffer-body-rewrite")
 }
 
 impl Exercise {
@@ -61,6 +94,9 @@ impl HttpFilter for Exercise {
                 return Flow::Respond(Response::new(403).header("x-t-local", "request").body("denied by filter"));
             }
             "local-request-empty" => return Flow::Respond(Response::new(204)),
+            // The body hook changes the body's length: the headers leave before it, so the
+            // upstream's framing cannot be the client's content-length.
+            "buffer-body-rewrite" => ctx.remove_request_header("content-length"),
             "http-then-header" => {
                 let cluster = self.plugin.cluster.clone();
                 match http_call(self.call(&cluster, "/auth")).await {
@@ -90,13 +126,32 @@ impl HttpFilter for Exercise {
     }
 
     fn request_body_mode(&self) -> BodyMode {
-        if self.action == "reverse-request-body" { BodyMode::Buffered } else { BodyMode::Skip }
+        if buffers_request(&self.action) { BodyMode::Buffered } else { BodyMode::Skip }
     }
 
     async fn on_request_body(&mut self, _ctx: &mut HttpContext, body: &mut Body) -> Flow {
-        let mut bytes = body.bytes();
-        bytes.reverse();
-        body.replace(&bytes);
+        self.seen.body_calls += 1;
+        self.seen.body_len = body.len();
+        self.seen.body_eos = body.is_end_of_stream();
+        match self.action.as_str() {
+            "reverse-request-body" => {
+                let mut bytes = body.bytes();
+                bytes.reverse();
+                body.replace(&bytes);
+            }
+            "buffer-body-rewrite" => {
+                let mut bytes = body.bytes().to_ascii_uppercase();
+                bytes.extend_from_slice(b" (rewritten)");
+                body.replace(&bytes);
+            }
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    async fn on_request_trailers(&mut self, ctx: &mut HttpContext) -> Flow {
+        self.seen.trailer_calls += 1;
+        self.seen.trailers = ctx.request_trailers().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
         Flow::Continue
     }
 
@@ -109,6 +164,10 @@ impl HttpFilter for Exercise {
             }
             // The body changes length: the upstream's content-length must go.
             "buffer-response" => ctx.remove_response_header("content-length"),
+            "buffer-body" | "buffer-body-rewrite" => {
+                ctx.set_response_header("x-t-body-seen", &self.seen.body());
+                ctx.set_response_header("x-t-trailers-seen", &self.seen.trailers());
+            }
             "replace-5xx" if status >= 500 => {
                 return Flow::Respond(Response::new(200).header("x-t-fallback", status.to_string()).body("fallback"));
             }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use gateway_host::testing::{free_port, plugin_wasm, wait_for};
+use gateway_host::testing::{H2Request, free_port, h2c_request, plugin_wasm, wait_for};
 use gateway_host::{Gateway, GatewayConfig};
 
 // ---------- a small echo upstream (std only) ----------
@@ -71,7 +71,7 @@ fn serve_echo(conn: TcpStream) {
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
-        let body = read_body(&mut reader, &headers);
+        let (body, trailers) = read_body(&mut reader, &headers);
         if path.starts_with("/slow") {
             std::thread::sleep(Duration::from_millis(1500));
         }
@@ -96,8 +96,13 @@ fn serve_echo(conn: TcpStream) {
             text.push('\n');
             let mut payload = text.into_bytes();
             payload.extend_from_slice(&body);
-            write!(out, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-t-upstream-remove: 1\r\n\r\n", payload.len())
-                .unwrap();
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-t-upstream-remove: 1\r\n{}\r\n",
+                payload.len(),
+                framing(&headers, &trailers)
+            )
+            .unwrap();
             out.extend_from_slice(&payload);
         }
         if conn.write_all(&out).is_err() {
@@ -106,7 +111,28 @@ fn serve_echo(conn: TcpStream) {
     }
 }
 
-fn read_body(reader: &mut impl BufRead, headers: &[(String, String)]) -> Vec<u8> {
+/// How the upstream saw a request framed, as response headers: `x-t-seen-te` (its
+/// transfer-encoding), `x-t-seen-cl` (its content-length) and `x-t-seen-trailers` (the trailers
+/// of a chunked body, `name=value` joined by commas); each only when present.
+fn framing(headers: &[(String, String)], trailers: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (k, v) in headers {
+        match k.as_str() {
+            "transfer-encoding" => out.push_str(&format!("x-t-seen-te: {v}\r\n")),
+            "content-length" => out.push_str(&format!("x-t-seen-cl: {v}\r\n")),
+            _ => {}
+        }
+    }
+    if !trailers.is_empty() {
+        let list: Vec<String> = trailers.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!("x-t-seen-trailers: {}\r\n", list.join(",")));
+    }
+    out
+}
+
+/// Reads a body framed by `headers` (chunked or content-length); returns it with the trailers
+/// of a chunked body.
+fn read_body(reader: &mut impl BufRead, headers: &[(String, String)]) -> (Vec<u8>, Vec<(String, String)>) {
     let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         let mut body = Vec::new();
@@ -114,18 +140,32 @@ fn read_body(reader: &mut impl BufRead, headers: &[(String, String)]) -> Vec<u8>
             let mut size = String::new();
             reader.read_line(&mut size).unwrap();
             let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            if n == 0 {
+                let mut trailers = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        trailers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                return (body, trailers);
+            }
             let mut chunk = vec![0; n + 2];
             reader.read_exact(&mut chunk).unwrap();
-            if n == 0 {
-                return body;
-            }
             body.extend_from_slice(&chunk[..n]);
         }
     }
     let n: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0; n];
     reader.read_exact(&mut body).unwrap();
-    body
+    (body, Vec::new())
 }
 
 // ---------- a raw HTTP/1.1 client ----------
@@ -169,7 +209,7 @@ fn send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &st
     let body = if status == 204 || status == 304 || method == "HEAD" {
         Vec::new()
     } else if all.iter().any(|(k, _)| k == "content-length" || k == "transfer-encoding") {
-        read_body(&mut reader, &all)
+        read_body(&mut reader, &all).0
     } else {
         let mut rest = Vec::new();
         let _ = reader.read_to_end(&mut rest);
@@ -234,6 +274,8 @@ static_resources:
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
+          # HTTP/1.1 and h2c (prior knowledge) on the same port, as gateway-host serves them.
+          codec_type: AUTO
           route_config:
             name: local
             virtual_hosts:
@@ -336,6 +378,9 @@ const CASES: &[Case] = &[
     ("buffer-response", "GET", "/chunked", ""),
     ("buffer-response", "GET", "/b", ""),
     ("reverse-request-body", "POST", "/rev", "hello world"),
+    ("buffer-body", "POST", "/bb", "hello world"),
+    ("buffer-body", "GET", "/bb", ""),
+    ("buffer-body-rewrite", "POST", "/bbr", "hello world"),
     ("replace-5xx", "GET", "/status/503", ""),
     ("replace-5xx", "GET", "/status/200", ""),
 ];
@@ -358,8 +403,7 @@ fn abort_while_pending(port: u16) {
 fn envoy_and_gateway_host_answer_the_same_table_of_requests() {
     let wasm = plugin_wasm("conformance-filter");
     let echo = start_echo();
-    let dir = std::env::temp_dir().join(format!("conformance-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("http1");
     let envoy = start_envoy(&wasm, echo.port, &dir);
     let host = start_host(&wasm, echo.port);
     let host_port = host.addr().port();
@@ -381,6 +425,19 @@ fn envoy_and_gateway_host_answer_the_same_table_of_requests() {
     if after.0 != after.1 {
         differences.push(format!("after an abort\n  envoy: {:?}\n  host:  {:?}", after.0, after.1));
     }
+    // The buffered filter over HTTP/1.1 (content-length bodies, GET without a body), in absolute terms.
+    let header = |seen: &Seen, name: &str| seen.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    for port in [envoy.port, host_port] {
+        let post = run_case(port, &("buffer-body", "POST", "/bb", "hello world"));
+        assert_eq!(header(&post, "x-t-body-seen").as_deref(), Some("11:true:1"), "{post:?}");
+        assert_eq!(header(&post, "x-t-seen-cl").as_deref(), Some("11"), "{post:?}");
+        let get = run_case(port, &("buffer-body", "GET", "/bb", ""));
+        assert_eq!(header(&get, "x-t-body-seen").as_deref(), Some("0:true:1"), "{get:?}");
+        let rewrite = run_case(port, &("buffer-body-rewrite", "POST", "/bbr", "hello world"));
+        assert_eq!(header(&rewrite, "x-t-body-seen").as_deref(), Some("11:true:1"), "{rewrite:?}");
+        assert_eq!(header(&rewrite, "x-t-seen-te").as_deref(), Some("chunked"), "{rewrite:?}");
+        assert!(rewrite.body.ends_with("\n\nHELLO WORLD (rewritten)"), "{rewrite:?}");
+    }
     assert!(
         differences.is_empty(),
         "{} of {} cases differ:\n{}",
@@ -388,6 +445,289 @@ fn envoy_and_gateway_host_answer_the_same_table_of_requests() {
         CASES.len() + 1,
         differences.join("\n")
     );
+    drop(envoy);
+    host.stop();
+    drop(echo);
+}
+
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("conformance-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// ---------- HTTP/2 (h2c): a buffered filter and requests that end on trailers or headers ----------
+
+/// One request over h2c and what both gateways must answer.
+struct H2Case {
+    name: &'static str,
+    action: &'static str,
+    method: &'static str,
+    /// A `content-length` the client sends (hyper sends none for a streamed body).
+    content_length: Option<&'static str>,
+    /// Data frames; each is `repeat` copies of its text (big frames arrive in several reads).
+    data: &'static [&'static str],
+    repeat: usize,
+    trailers: &'static [(&'static str, &'static str)],
+    /// Every `x-t-*` response header, sorted: what the filter saw (`x-t-body-seen`:
+    /// `len:eos:calls`, `x-t-trailers-seen`: `calls:name=value,...`) and how the HTTP/1.1
+    /// upstream saw the request framed (`x-t-seen-te`, `x-t-seen-cl`, `x-t-seen-trailers`).
+    headers: &'static [(&'static str, &'static str)],
+    /// The body the upstream received (its first 64 bytes when it is big).
+    upstream_body: &'static str,
+}
+
+const TRAILERS: &[(&str, &str)] = &[("x-trailer-a", "1"), ("x-trailer-b", "2")];
+const HELLO: &[&str] = &["hello ", "world"];
+
+const H2_CASES: &[H2Case] = &[
+    H2Case {
+        name: "data frames then trailers: the body hook runs once, with the whole body, at the trailers",
+        action: "buffer-body",
+        method: "POST",
+        content_length: None,
+        data: HELLO,
+        repeat: 1,
+        trailers: TRAILERS,
+        headers: &[
+            ("x-t-body-seen", "11:true:1"),
+            ("x-t-seen-te", "chunked"),
+            ("x-t-trailers-seen", "1:x-trailer-a=1,x-trailer-b=2"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "hello world",
+    },
+    H2Case {
+        name: "data frames then trailers, with a content-length",
+        action: "buffer-body",
+        method: "POST",
+        content_length: Some("11"),
+        data: HELLO,
+        repeat: 1,
+        trailers: TRAILERS,
+        headers: &[
+            ("x-t-body-seen", "11:true:1"),
+            ("x-t-seen-cl", "11"),
+            ("x-t-trailers-seen", "1:x-trailer-a=1,x-trailer-b=2"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "hello world",
+    },
+    H2Case {
+        name: "a POST that ends on its headers: the body hook runs once with nothing",
+        action: "buffer-body",
+        method: "POST",
+        content_length: None,
+        data: &[],
+        repeat: 1,
+        trailers: &[],
+        // Both send the HTTP/1.1 upstream `content-length: 0` for a POST without a body.
+        headers: &[
+            ("x-t-body-seen", "0:true:1"),
+            ("x-t-seen-cl", "0"),
+            ("x-t-trailers-seen", "0:"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "",
+    },
+    H2Case {
+        name: "data frames ending with END_STREAM, with a content-length",
+        action: "buffer-body",
+        method: "POST",
+        content_length: Some("11"),
+        data: HELLO,
+        repeat: 1,
+        trailers: &[],
+        headers: &[
+            ("x-t-body-seen", "11:true:1"),
+            ("x-t-seen-cl", "11"),
+            ("x-t-trailers-seen", "0:"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "hello world",
+    },
+    H2Case {
+        name: "data frames ending with END_STREAM, no content-length",
+        action: "buffer-body",
+        method: "POST",
+        content_length: None,
+        data: HELLO,
+        repeat: 1,
+        trailers: &[],
+        headers: &[
+            ("x-t-body-seen", "11:true:1"),
+            ("x-t-seen-te", "chunked"),
+            ("x-t-trailers-seen", "0:"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "hello world",
+    },
+    H2Case {
+        name: "a GET",
+        action: "buffer-body",
+        method: "GET",
+        content_length: None,
+        data: &[],
+        repeat: 1,
+        trailers: &[],
+        headers: &[("x-t-body-seen", "0:true:1"), ("x-t-trailers-seen", "0:"), ("x-t-upstream-remove", "1")],
+        upstream_body: "",
+    },
+    H2Case {
+        name: "a rewritten buffered body (content-length removed) goes upstream chunked",
+        action: "buffer-body-rewrite",
+        method: "POST",
+        content_length: Some("11"),
+        data: HELLO,
+        repeat: 1,
+        trailers: &[],
+        headers: &[
+            ("x-t-body-seen", "11:true:1"),
+            ("x-t-seen-te", "chunked"),
+            ("x-t-trailers-seen", "0:"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "HELLO WORLD (rewritten)",
+    },
+    H2Case {
+        name: "a body rewritten at the trailers goes upstream chunked",
+        action: "buffer-body-rewrite",
+        method: "POST",
+        content_length: Some("11"),
+        data: HELLO,
+        repeat: 1,
+        trailers: TRAILERS,
+        headers: &[
+            ("x-t-body-seen", "11:true:1"),
+            ("x-t-seen-te", "chunked"),
+            ("x-t-trailers-seen", "1:x-trailer-a=1,x-trailer-b=2"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "HELLO WORLD (rewritten)",
+    },
+    H2Case {
+        name: "80 kB in four data frames then trailers: still one body hook run, with all of it",
+        action: "buffer-body",
+        method: "POST",
+        content_length: None,
+        data: &["0123456789abcdef", "0123456789ABCDEF", "0123456789abcdef", "0123456789ABCDEF"],
+        repeat: 1250,
+        trailers: TRAILERS,
+        headers: &[
+            ("x-t-body-seen", "80000:true:1"),
+            ("x-t-seen-te", "chunked"),
+            ("x-t-trailers-seen", "1:x-trailer-a=1,x-trailer-b=2"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    },
+    H2Case {
+        name: "80 kB rewritten at the trailers",
+        action: "buffer-body-rewrite",
+        method: "POST",
+        content_length: Some("80000"),
+        data: &["0123456789abcdef", "0123456789ABCDEF", "0123456789abcdef", "0123456789ABCDEF"],
+        repeat: 1250,
+        trailers: TRAILERS,
+        headers: &[
+            ("x-t-body-seen", "80000:true:1"),
+            ("x-t-seen-te", "chunked"),
+            ("x-t-trailers-seen", "1:x-trailer-a=1,x-trailer-b=2"),
+            ("x-t-upstream-remove", "1"),
+        ],
+        upstream_body: "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+    },
+    H2Case {
+        name: "no filter body hook: data frames and trailers pass to the HTTP/1.1 upstream",
+        action: "pass",
+        method: "POST",
+        content_length: None,
+        data: HELLO,
+        repeat: 1,
+        trailers: TRAILERS,
+        headers: &[("x-t-seen-te", "chunked"), ("x-t-upstream-remove", "1")],
+        upstream_body: "hello world",
+    },
+];
+
+/// What an h2c client saw: status, the `x-t-*` headers (sorted), the body and the trailers.
+#[derive(PartialEq, Eq)]
+struct H2Seen {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    trailers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for H2Seen {
+    /// Big bodies are cut to their first 300 bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cut = self.body.char_indices().nth(300).map_or(self.body.len(), |(i, _)| i);
+        f.debug_struct("H2Seen")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &format!("{} ({} bytes)", &self.body[..cut], self.body.len()))
+            .field("trailers", &self.trailers)
+            .finish()
+    }
+}
+
+fn run_h2_case(port: u16, case: &H2Case) -> H2Seen {
+    let mut request = H2Request::new(case.method, &format!("http://127.0.0.1:{port}/h2"))
+        .header("x-t-action", case.action)
+        .header("x-t-case", case.name);
+    if let Some(n) = case.content_length {
+        request = request.header("content-length", n);
+    }
+    for chunk in case.data {
+        request = request.data(chunk.repeat(case.repeat));
+    }
+    for (k, v) in case.trailers {
+        request = request.trailer(k, v);
+    }
+    let response = h2c_request(&request).unwrap_or_else(|e| panic!("{}: h2c request to port {port}: {e:#}", case.name));
+    let mut headers: Vec<_> = response.headers.iter().filter(|(k, _)| k.starts_with("x-t-")).cloned().collect();
+    headers.sort();
+    H2Seen { status: response.status, headers, body: response.text(), trailers: response.trailers }
+}
+
+#[test]
+fn over_http2_envoy_and_gateway_host_show_a_buffered_filter_the_whole_body_once_also_when_it_ends_on_trailers_or_headers()
+ {
+    let wasm = plugin_wasm("conformance-filter");
+    let echo = start_echo();
+    let dir = scratch_dir("http2");
+    let envoy = start_envoy(&wasm, echo.port, &dir);
+    let host = start_host(&wasm, echo.port);
+    let host_port = host.addr().port();
+
+    let mut failures = Vec::new();
+    for case in H2_CASES {
+        let from_envoy = run_h2_case(envoy.port, case);
+        let from_host = run_h2_case(host_port, case);
+        if from_envoy != from_host {
+            failures.push(format!(
+                "{}: envoy and gateway-host differ\n  envoy: {from_envoy:?}\n  host:  {from_host:?}",
+                case.name
+            ));
+        }
+        let expected: Vec<(String, String)> =
+            case.headers.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+        let sent: String = case.data.iter().map(|c| c.repeat(case.repeat)).collect();
+        let upstream_len =
+            if case.action == "buffer-body-rewrite" { sent.len() + " (rewritten)".len() } else { sent.len() };
+        for (who, seen) in [("envoy", &from_envoy), ("gateway-host", &from_host)] {
+            let upstream = seen.body.split_once("\n\n").map_or("", |(_, b)| b);
+            let body_ok = upstream.len() == upstream_len && upstream.starts_with(case.upstream_body);
+            if seen.status != 200 || seen.headers != expected || !body_ok {
+                failures.push(format!(
+                    "{}: {who} answered {seen:?}\n  expected 200, headers {expected:?}, upstream body {:?}",
+                    case.name, case.upstream_body
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
     drop(envoy);
     host.stop();
     drop(echo);
