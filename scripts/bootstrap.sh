@@ -74,3 +74,13 @@ if [ ! -f "$GO_PLUGINS_DIR_DEFAULT/gpustack_higress_plugins/plugins/transformer/
     rm -rf "$GO_PLUGINS_DIR_DEFAULT"
     mv "$GO_PLUGINS_DIR_DEFAULT.tmp" "$GO_PLUGINS_DIR_DEFAULT"
 fi
+
+# Third-party Python clients the end-to-end tests drive (the real `openai` client), pinned, in
+# their own virtualenv (PEP 668). token-limit's tests look in the same place.
+PY_VENV="${PY_VENV:-$HOME/.cache/higress-redis-filters/py-venv}"
+OPENAI_VERSION="3.57.0"
+if ! "$PY_VENV/bin/python" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_VERSION')" 2>/dev/null; then
+    echo "bootstrap: installing openai==$OPENAI_VERSION from PyPI into $PY_VENV"
+    python3 -m venv "$PY_VENV"
+    "$PY_VENV/bin/python" -m pip install -q "openai==$OPENAI_VERSION"
+fi

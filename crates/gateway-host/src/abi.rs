@@ -56,6 +56,11 @@ pub mod data_action {
     pub const CONTINUE: i32 = 0;
 }
 
+/// What a trailers hook returns (0 Continue, 1 StopIteration).
+pub mod trailers_action {
+    pub const CONTINUE: i32 = 0;
+}
+
 /// Log levels as the guest passes them.
 pub fn log_level(level: i32) -> log::Level {
     match level {

@@ -79,7 +79,7 @@ impl CacheFilter {
         let mut polls: u32 = 0;
         loop {
             let now = now_millis();
-            let found = match plugin.storage.lookup(&keys, now, &token, lock_ms).await {
+            let found = match guarded_lookup(&plugin, &keys, now, &token, lock_ms).await {
                 Ok(found) => found,
                 Err(e) => {
                     warn!("cookie-cache: lookup failed, going upstream without the cache: {e}");
@@ -177,6 +177,32 @@ impl CacheFilter {
             }
         });
     }
+}
+
+/// Looks the key up (taking the stampede lock when nobody holds it). The lookup completes even
+/// if the stream ends while it is in flight; a lock it took for a request that is gone is
+/// released at once instead of blocking everyone for `lock_ms`.
+async fn guarded_lookup(
+    plugin: &Shared<CookieCache>,
+    keys: &CacheKeys,
+    now: u64,
+    token: &str,
+    lock_ms: u64,
+) -> Result<crate::storage::Found, RedisError> {
+    let (looking, releasing) = (plugin.clone(), plugin.clone());
+    let (lookup_keys, release_keys) = (keys.clone(), keys.clone());
+    let (lookup_token, release_token) = (token.to_string(), token.to_string());
+    gateway_sdk::task::spawn(async move { looking.storage.lookup(&lookup_keys, now, &lookup_token, lock_ms).await })
+        .on_abandon(move |found| {
+            if found.is_ok_and(|f| f.locked) {
+                gateway_sdk::task::spawn(async move {
+                    if let Err(e) = releasing.storage.release(&release_keys, &release_token).await {
+                        debug!("cookie-cache: abandoned lock not released (it expires by itself): {e}");
+                    }
+                });
+            }
+        })
+        .await
 }
 
 fn bypass(c: &CacheSettings, detail: &'static str) -> CacheStatus {

@@ -50,7 +50,24 @@ impl TokenFilter {
     async fn admit(&mut self, estimate: u64) -> Flow {
         let Some((counter_id, windows)) = self.target.take() else { return Flow::Continue };
         let plugin = self.plugin.clone();
-        match plugin.admission.admit(&counter_id, &windows, estimate).await {
+        // The reservation completes even if the stream ends while it is in flight; a ticket
+        // nobody is left to settle is refunded at once.
+        let (reserving, refunding) = (plugin.clone(), plugin.clone());
+        let decision = gateway_sdk::task::spawn(async move {
+            reserving.admission.admit(&counter_id, &windows, estimate).await
+        })
+        .on_abandon(move |decision| {
+            if let Decision::Admitted(ticket) = decision {
+                refunding.metrics.refunded.add(ticket.reserved);
+                gateway_sdk::task::spawn(async move {
+                    if let Err(e) = refunding.admission.settle(&ticket, 0).await {
+                        gateway_sdk::warn!("token-limit: refunding an abandoned reservation failed: {e}");
+                    }
+                });
+            }
+        })
+        .await;
+        match decision {
             Decision::Admitted(ticket) => {
                 plugin.metrics.reserved.add(ticket.reserved);
                 self.ticket = Some(ticket);

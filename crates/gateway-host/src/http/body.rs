@@ -1,5 +1,5 @@
 //! The body type the gateway sends (downstream responses, upstream requests): empty, whole, or
-//! streamed chunk by chunk from a channel.
+//! streamed frame by frame (data, then optional trailers) from a channel.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,8 +14,11 @@ use tokio::sync::mpsc;
 pub enum HostBody {
     Empty,
     Full(Option<Bytes>),
-    Stream(mpsc::Receiver<Result<Bytes, std::io::Error>>),
+    Stream(mpsc::Receiver<Result<Frame<Bytes>, std::io::Error>>),
 }
+
+/// The sending side of a streamed [`HostBody`].
+pub type BodyTx = mpsc::Sender<Result<Frame<Bytes>, std::io::Error>>;
 
 impl HostBody {
     pub fn full(bytes: impl Into<Bytes>) -> HostBody {
@@ -24,7 +27,7 @@ impl HostBody {
     }
 
     /// A streamed body and its sender.
-    pub fn channel() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, HostBody) {
+    pub fn channel() -> (BodyTx, HostBody) {
         let (tx, rx) = mpsc::channel(8);
         (tx, HostBody::Stream(rx))
     }
@@ -39,7 +42,7 @@ impl Body for HostBody {
             HostBody::Empty => Poll::Ready(None),
             HostBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             HostBody::Stream(rx) => match rx.poll_recv(cx) {
-                Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,

@@ -1,5 +1,6 @@
-//! The HTTP/1.1 side of the gateway: accepting connections, matching routes and running each
-//! request through its filter chain (see `stream`).
+//! The downstream side of the gateway: accepting HTTP/1.1 and HTTP/2 (h2c with prior
+//! knowledge) connections, matching routes and running each request through its filter chain
+//! (see `stream`).
 
 pub mod admin;
 pub mod body;
@@ -10,9 +11,9 @@ pub mod upstream;
 use std::rc::Rc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::worker::Worker;
@@ -33,9 +34,25 @@ pub async fn accept_loop(worker: Rc<Worker>, listener_index: usize, listener: Tc
         let worker = worker.clone();
         tokio::task::spawn_local(async move {
             let service = service_fn(move |req| stream::handle(worker.clone(), listener_index, peer, local, req));
-            if let Err(e) = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(tcp), service).await {
+            // One builder per connection: it reads the preface and speaks HTTP/1.1 or h2c.
+            let mut builder = auto::Builder::new(LocalExec);
+            builder.http1().keep_alive(true);
+            if let Err(e) = builder.serve_connection(TokioIo::new(tcp), service).await {
                 log::debug!("connection from {peer}: {e}");
             }
         });
+    }
+}
+
+/// Runs HTTP/2 stream tasks on the worker's local set (streams hold the worker's `Rc`s).
+#[derive(Clone, Copy, Debug)]
+struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: std::future::Future + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::task::spawn_local(future);
     }
 }

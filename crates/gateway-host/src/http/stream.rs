@@ -13,12 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
-use tokio::sync::mpsc;
 
-use crate::abi::{data_action, header_action};
-use crate::http::body::HostBody;
+use crate::abi::{data_action, header_action, trailers_action};
+use crate::http::body::{BodyTx, HostBody};
 use crate::http::reply::{build_response, direct, fail_reply, local_reply_headers, reply, request_header_list};
 use crate::http::upstream::{self, Lease, read_frame};
 use crate::shared::SharedState;
@@ -223,22 +222,66 @@ impl Chain {
         }
     }
 
-    fn trailers(&self, dir: Dir, order: &[usize], trailers: Headers) -> Result<(), Interrupt> {
-        let n = trailers.len();
-        {
-            let mut d = self.stream.data.borrow_mut();
-            match dir {
-                Dir::Request => d.request_trailers = trailers,
-                Dir::Response => d.response_trailers = trailers,
-            }
+    fn set_trailers(&self, dir: Dir, trailers: Headers) {
+        let mut d = self.stream.data.borrow_mut();
+        match dir {
+            Dir::Request => d.request_trailers = trailers,
+            Dir::Response => d.response_trailers = trailers,
         }
+    }
+
+    fn trailers(&self, dir: Dir) -> Headers {
+        let d = self.stream.data.borrow();
+        match dir {
+            Dir::Request => d.request_trailers.clone(),
+            Dir::Response => d.response_trailers.clone(),
+        }
+    }
+
+    /// Ends a body with trailers through filters `order`, as Envoy does: no filter gets a body
+    /// callback with end_of_stream; each gets its trailers callback (the body it held stays
+    /// readable there, and it may pause), and data a filter held reaches the next filter as a
+    /// body chunk before that filter's trailers. Returns the data and trailers to send on.
+    async fn end_with_trailers(
+        &self,
+        dir: Dir,
+        order: &[usize],
+        buffers: &mut [Vec<u8>],
+        trailers: Headers,
+    ) -> Result<(Vec<u8>, Headers), Interrupt> {
+        self.set_trailers(dir, trailers);
+        let mut carried: Vec<u8> = Vec::new();
         for &i in order {
-            self.call(i, dir, |vm, ctx| match dir {
+            if !carried.is_empty() {
+                let mut view = std::mem::take(&mut buffers[i]);
+                view.extend_from_slice(&carried);
+                let len = view.len();
+                self.set_body(dir, view);
+                let action = self.call(i, dir, |vm, ctx| match dir {
+                    Dir::Request => vm.on_request_body(ctx, len, false),
+                    Dir::Response => vm.on_response_body(ctx, len, false),
+                })?;
+                if action == data_action::CONTINUE {
+                    carried = self.take_body(dir);
+                } else {
+                    buffers[i] = self.take_body(dir);
+                    carried = Vec::new();
+                }
+            }
+            self.set_body(dir, std::mem::take(&mut buffers[i]));
+            let n = self.trailers(dir).len();
+            let action = self.call(i, dir, |vm, ctx| match dir {
                 Dir::Request => vm.on_request_trailers(ctx, n),
                 Dir::Response => vm.on_response_trailers(ctx, n),
             })?;
+            if action != trailers_action::CONTINUE {
+                self.wait_resume(dir).await?;
+            }
+            let mut next = self.take_body(dir);
+            next.extend_from_slice(&carried);
+            carried = next;
         }
-        Ok(())
+        Ok((carried, self.trailers(dir)))
     }
 }
 
@@ -463,20 +506,36 @@ async fn respond_inner(
     Ok(build_response(&head, body))
 }
 
-type BodyTx = mpsc::Sender<Result<Bytes, std::io::Error>>;
-
 async fn forward(tx: &BodyTx, data: Option<Vec<u8>>) -> bool {
     match data {
-        Some(d) if !d.is_empty() => tx.send(Ok(Bytes::from(d))).await.is_ok(),
+        Some(d) if !d.is_empty() => tx.send(Ok(Frame::data(Bytes::from(d)))).await.is_ok(),
         _ => true,
     }
+}
+
+async fn forward_trailers(tx: &BodyTx, trailers: &Headers) -> bool {
+    let mut map = hyper::HeaderMap::new();
+    for (k, v) in trailers {
+        if let (Ok(k), Ok(v)) =
+            (hyper::header::HeaderName::from_bytes(k), hyper::header::HeaderValue::from_bytes(v))
+        {
+            map.append(k, v);
+        }
+    }
+    tx.send(Ok(Frame::trailers(map))).await.is_ok()
 }
 
 async fn reset(tx: &BodyTx, why: &str) {
     let _ = tx.send(Err(std::io::Error::other(why.to_string()))).await;
 }
 
-/// Reads the downstream request body and runs it through the request body hooks.
+fn trailer_list(t: &hyper::HeaderMap) -> Headers {
+    t.iter().map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+}
+
+/// Reads the downstream request body and runs it through the request body hooks. Request
+/// trailers end the body for the filters; like Envoy's HTTP/1 upstream codec by default, they
+/// are not sent to the (HTTP/1.1) upstream.
 async fn pump_request(chain: Rc<Chain>, mut body: Incoming, tx: BodyTx) -> Result<(), Interrupt> {
     let order: Vec<usize> = (0..chain.filters.len()).collect();
     let mut buffers = vec![Vec::new(); order.len()];
@@ -502,9 +561,10 @@ async fn pump_request(chain: Rc<Chain>, mut body: Incoming, tx: BodyTx) -> Resul
                 }
                 Err(frame) => {
                     if let Ok(t) = frame.into_trailers() {
-                        let t =
-                            t.iter().map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())).collect();
-                        chain.trailers(Dir::Request, &order, t)?;
+                        let (data, _trailers) =
+                            chain.end_with_trailers(Dir::Request, &order, &mut buffers, trailer_list(&t)).await?;
+                        forward(&tx, Some(data)).await;
+                        return Ok(());
                     }
                 }
             },
@@ -512,7 +572,8 @@ async fn pump_request(chain: Rc<Chain>, mut body: Incoming, tx: BodyTx) -> Resul
     }
 }
 
-/// Streams the response body through the response body hooks to the client.
+/// Streams the response body through the response body hooks to the client; response
+/// trailers end it (and reach the client when it speaks HTTP/2).
 async fn pump_response(chain: Rc<Chain>, order: Vec<usize>, source: Source, tx: BodyTx, worker: Option<Rc<Worker>>) {
     let mut buffers = vec![Vec::new(); chain.filters.len()];
     match source {
@@ -543,6 +604,9 @@ async fn pump_response(chain: Rc<Chain>, order: Vec<usize>, source: Source, tx: 
                 Ok(Some(frame)) => match frame.into_data() {
                     Ok(data) => {
                         let eos = hyper::body::Body::is_end_stream(&incoming);
+                        if eos && let (Some(w), Some(l)) = (&worker, lease.take()) {
+                            w.env.upstream.release(l);
+                        }
                         match chain.body_chunk(Dir::Response, &order, &mut buffers, data.to_vec(), eos).await {
                             Ok(out) => {
                                 if !forward(&tx, out).await {
@@ -555,22 +619,24 @@ async fn pump_response(chain: Rc<Chain>, order: Vec<usize>, source: Source, tx: 
                             }
                         }
                         if eos {
-                            if let (Some(w), Some(l)) = (&worker, lease.take()) {
-                                w.env.upstream.release(l);
-                            }
                             break;
                         }
                     }
                     Err(frame) => {
                         if let Ok(t) = frame.into_trailers() {
-                            let t = t
-                                .iter()
-                                .map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
-                                .collect();
-                            if chain.trailers(Dir::Response, &order, t).is_err() {
-                                reset(&tx, "local reply after response headers").await;
-                                return;
+                            if let (Some(w), Some(l)) = (&worker, lease.take()) {
+                                w.env.upstream.release(l);
                             }
+                            match chain.end_with_trailers(Dir::Response, &order, &mut buffers, trailer_list(&t)).await
+                            {
+                                Ok((data, trailers)) => {
+                                    if forward(&tx, Some(data)).await {
+                                        forward_trailers(&tx, &trailers).await;
+                                    }
+                                }
+                                Err(_) => reset(&tx, "local reply after response headers").await,
+                            }
+                            return;
                         }
                     }
                 },

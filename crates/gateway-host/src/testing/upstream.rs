@@ -181,7 +181,7 @@ async fn serve(
                 if i > 0 {
                     tokio::time::sleep(pause).await;
                 }
-                if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                if tx.send(Ok(hyper::body::Frame::data(Bytes::from(chunk)))).await.is_err() {
                     break;
                 }
             }
