@@ -25,6 +25,9 @@ pub struct TokenFilter {
     ticket: Option<Ticket>,
     scanner: Option<Scanner>,
     status: u16,
+    /// The response ended before the request was admitted (the upstream answered early):
+    /// settled as soon as the admission gives a ticket.
+    ended_early: Option<Ending>,
 }
 
 impl TokenFilter {
@@ -39,6 +42,7 @@ impl TokenFilter {
             ticket: None,
             scanner: None,
             status: 0,
+            ended_early: None,
         }
     }
 
@@ -71,6 +75,9 @@ impl TokenFilter {
             Decision::Admitted(ticket) => {
                 plugin.metrics.reserved.add(ticket.reserved);
                 self.ticket = Some(ticket);
+                if let Some(ending) = self.ended_early.take() {
+                    self.finish(ending);
+                }
                 Flow::Continue
             }
             Decision::Rejected(outcome) => {
@@ -196,7 +203,9 @@ impl HttpFilter for TokenFilter {
     }
 
     async fn on_response_headers(&mut self, ctx: &mut HttpContext) -> Flow {
-        if self.ticket.is_none() {
+        // Admitted, or still to be admitted: the upstream may answer before the request body
+        // reached this filter; the usage is read all the same and settled after admission.
+        if self.ticket.is_none() && self.target.is_none() {
             return Flow::Continue;
         }
         self.status = ctx.response_status().unwrap_or(0);
@@ -225,7 +234,11 @@ impl HttpFilter for TokenFilter {
             scanner.feed(&body.bytes(), &self.plugin.settings.extractor);
         }
         if body.is_end_of_stream() {
-            self.finish(Ending::Complete(self.status));
+            if self.ticket.is_some() {
+                self.finish(Ending::Complete(self.status));
+            } else {
+                self.ended_early = Some(Ending::Complete(self.status));
+            }
         }
         Flow::Continue
     }
