@@ -385,3 +385,38 @@ fn a_bad_config_is_rejected_naming_the_field_path() {
     let err = try_gateway(config, &redis.addr(), &shop.addr(), None, 1).expect_err("rejected");
     assert!(err.contains("session.failure_mode"), "{err}");
 }
+
+#[test]
+fn a_stream_that_ends_while_its_lookup_takes_the_stampede_lock_releases_it_at_once() {
+    use std::io::Write;
+    let redis = RedisServer::start().unwrap();
+    let shop = shop();
+    let gw = gateway(cache_config(), &redis.addr(), &shop.addr(), None, 1);
+    // Load the scripts (and their SHA) first, so the lookup below is one EVALSHA.
+    let warm = get(&gw, "/warm", &[("cookie", "sid=w")]);
+    assert_eq!(warm.status, 200);
+    let scripts_before = evalsha_calls(&redis);
+    // Redis holds every command for 600 ms: the lookup (which takes the lock) is in flight when
+    // the client leaves.
+    redis.command(&["CLIENT", "PAUSE", "600", "ALL"]).unwrap();
+    let mut client = std::net::TcpStream::connect(gw.addr()).unwrap();
+    client.write_all(b"GET /home HTTP/1.1\r\nhost: shop.example.com\r\ncookie: sid=leaver\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    drop(client);
+    // The lookup lands and takes the lock; nobody is left to fetch, so the lock is released
+    // right away instead of blocking everyone for lock_ms (10 s).
+    let released = wait_for(Duration::from_secs(5), || {
+        (evalsha_calls(&redis) >= scripts_before + 2 && keys(&redis, "cookie-cache:{*}:l") == 0).then_some(())
+    });
+    assert!(
+        released.is_some(),
+        "lock keys: {}, script calls since: {}",
+        keys(&redis, "cookie-cache:{*}:l"),
+        evalsha_calls(&redis) - scripts_before
+    );
+    assert_eq!(requests_for(&shop, "/home"), 0, "the abandoned request never went upstream");
+    // The next visitor is not made to wait for a lock nobody holds.
+    let next = get(&gw, "/home", &[("cookie", "sid=leaver")]);
+    assert!(next.header("cache-status").unwrap().contains("fwd=miss"), "{next:?}");
+    assert!(!next.header("cache-status").unwrap().contains("lock-wait-exceeded"), "{next:?}");
+}
