@@ -391,7 +391,11 @@ fn a_stream_that_ends_while_its_lookup_takes_the_stampede_lock_releases_it_at_on
     use std::io::Write;
     let redis = RedisServer::start().unwrap();
     let shop = shop();
-    let gw = gateway(cache_config(), &redis.addr(), &shop.addr(), None, 1);
+    // The Redis timeout must outlast the pause below: with the default 500 ms the host gives the
+    // lookup up (and closes the connection) before Redis runs it, and no lock is ever taken.
+    let mut config = cache_config();
+    config["redis"]["timeout"] = json!(3000);
+    let gw = gateway(config, &redis.addr(), &shop.addr(), None, 1);
     // Load the scripts (and their SHA) first, so the lookup below is one EVALSHA.
     let warm = get(&gw, "/warm", &[("cookie", "sid=w")]);
     assert_eq!(warm.status, 200);
