@@ -7,6 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::{ConfigError, ConfigPath};
+use crate::log::LogLevel;
+use crate::metrics::Counter;
+use crate::redis::{RedisError, Unavailable};
 use crate::time::now_millis;
 
 /// The `circuit_breaker` configuration block.
@@ -110,6 +113,33 @@ impl CircuitBreaker {
         }
     }
 
+    /// Reports a failed call. A failure that means Redis cannot serve us (unreachable, or an
+    /// error reply every call would get again: `NOAUTH`, `READONLY`, `MOVED`, ...) counts
+    /// towards opening the breaker, is counted in the metric `redis_unavailable.<cause>` and
+    /// logged with what to do about it, at most once per cause every
+    /// [`crate::log::THROTTLE_INTERVAL_MS`]. Any other error reply means Redis is up.
+    pub fn record_error(&self, error: &RedisError) {
+        match error.unavailable() {
+            Some(cause) => {
+                self.record_failure();
+                count_unavailable(cause);
+                let state = if self.is_open() { "open" } else { "counting failures" };
+                crate::log::throttled(
+                    LogLevel::Warn,
+                    cause.as_str(),
+                    format_args!(
+                        "Redis cannot serve this plugin ({error}): {}. Requests follow failure_mode; circuit breaker {state}.",
+                        cause.advice()
+                    ),
+                );
+            }
+            None => {
+                self.record_success();
+                crate::log::throttled(LogLevel::Warn, "reply", format_args!("Redis answered an error: {error}"));
+            }
+        }
+    }
+
     /// Whether the breaker is currently open (Redis is being skipped).
     pub fn is_open(&self) -> bool {
         self.open_until.get().is_some()
@@ -119,4 +149,17 @@ impl CircuitBreaker {
     pub fn cooldown(&self) -> Duration {
         Duration::from_millis(self.config.cooldown_ms)
     }
+}
+
+thread_local! {
+    static UNAVAILABLE_COUNTERS: std::cell::RefCell<std::collections::HashMap<Unavailable, Counter>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Adds one to `redis_unavailable.<cause>` (defined on first use).
+fn count_unavailable(cause: Unavailable) {
+    let counter = UNAVAILABLE_COUNTERS.with(|c| {
+        *c.borrow_mut().entry(cause).or_insert_with(|| Counter::new(&format!("redis_unavailable.{}", cause.as_str())))
+    });
+    counter.inc();
 }

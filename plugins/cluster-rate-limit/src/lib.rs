@@ -106,7 +106,8 @@ impl HttpFilter for RateLimitFilter {
                     Err(e) => {
                         l.failure.record_failure(&e);
                         l.metrics.redis_errors.inc();
-                        gateway_sdk::warn!("cluster-rate-limit: quota not checked ({e}); failure_mode decides");
+                        // The breaker logged the cause (once per interval); this is per request.
+                        gateway_sdk::debug!("cluster-rate-limit: quota not checked ({e}); failure_mode decides");
                         self.redis_failed()
                     }
                 }

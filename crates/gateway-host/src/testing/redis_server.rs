@@ -16,6 +16,8 @@ pub struct RedisServer {
     port: u16,
     password: Option<String>,
     child: Option<Child>,
+    /// Extra `redis-server` arguments.
+    args: Vec<String>,
 }
 
 /// A decoded RESP2 reply.
@@ -41,13 +43,31 @@ impl RedisServer {
         Self::start_inner(crate::testing::free_port(), Some(password.to_string()))
     }
 
+    /// Like `start`, with extra `redis-server` arguments (e.g. `["--cluster-enabled", "yes"]`).
+    pub fn start_with_args(args: &[&str]) -> anyhow::Result<RedisServer> {
+        let mut last = None;
+        for _ in 0..5 {
+            let mut server = RedisServer {
+                port: crate::testing::free_port(),
+                password: None,
+                child: None,
+                args: args.iter().map(|a| a.to_string()).collect(),
+            };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("redis-server did not start")))
+    }
+
     fn start_inner(port: u16, password: Option<String>) -> anyhow::Result<RedisServer> {
         // A port that was free a moment ago may be taken by now (tests run in parallel):
         // retry on another one when our server does not come up on it.
         let mut port = port;
         let mut last = None;
         for _ in 0..5 {
-            let mut server = RedisServer { port, password: password.clone(), child: None };
+            let mut server = RedisServer { port, password: password.clone(), child: None, args: Vec::new() };
             match server.spawn() {
                 Ok(()) => return Ok(server),
                 Err(e) => last = Some(e),
@@ -63,6 +83,7 @@ impl RedisServer {
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
         }
+        cmd.args(&self.args);
         let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -137,6 +158,22 @@ impl RedisServer {
 
     /// Calls per command so far, from `INFO commandstats` (e.g. `"evalsha" -> 12`; commands
     /// that Lua scripts run are counted too, under their own names).
+    /// Commands Redis received, by name: executed calls plus calls it rejected before running
+    /// them (`NOAUTH`, `READONLY`, `MOVED`, ...), from `INFO commandstats`.
+    pub fn commands_received(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        let RedisValue::Bulk(text) = self.command(&["INFO", "commandstats"])? else {
+            bail!("INFO commandstats: not a bulk string");
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let field = |f: &str| rest.split(',').find_map(|kv| kv.strip_prefix(f)?.parse::<u64>().ok());
+                Some((name.to_string(), field("calls=")? + field("rejected_calls=").unwrap_or(0)))
+            })
+            .collect())
+    }
+
     pub fn commandstats(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
         let RedisValue::Bulk(text) = self.command(&["INFO", "commandstats"])? else {
             bail!("INFO commandstats: not a bulk string");

@@ -71,13 +71,11 @@ impl FailurePolicy {
         self.breaker.record_success();
     }
 
-    /// Reports a failed call; transport and dispatch failures count towards opening the breaker.
+    /// Reports a failed call: failures that mean Redis cannot serve us (unreachable, `NOAUTH`,
+    /// `READONLY`, `MOVED`, ...) count towards opening the breaker and are logged once per
+    /// cause and interval (see [`crate::breaker::CircuitBreaker::record_error`]).
     pub fn record_failure(&self, error: &RedisError) {
-        if error.is_unavailable() {
-            self.breaker.record_failure();
-        } else {
-            self.breaker.record_success();
-        }
+        self.breaker.record_error(error);
     }
 
     /// Whether the breaker is open.

@@ -34,17 +34,128 @@ pub enum RedisError {
     Protocol(String),
 }
 
+/// Why Redis cannot serve this plugin at all: the failures a circuit breaker counts, so the
+/// plugin stops paying a round trip per request to learn the same thing again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unavailable {
+    /// The host refused the call (unknown cluster, no healthy host).
+    Dispatch,
+    /// A network error or the Redis timeout.
+    Transport,
+    /// `NOAUTH` / `WRONGPASS`: the credentials are missing or wrong.
+    Auth,
+    /// `NOPERM`: the ACL user may not run the plugin's commands or keys.
+    Permission,
+    /// `READONLY`: a read-only replica.
+    ReadOnly,
+    /// `MASTERDOWN`: a replica that lost its primary.
+    MasterDown,
+    /// `LOADING`: Redis is loading its dataset.
+    Loading,
+    /// `OOM`: `maxmemory` reached, writes refused.
+    OutOfMemory,
+    /// `CLUSTERDOWN`: a Redis Cluster node whose cluster cannot serve the slot.
+    ClusterDown,
+    /// `MOVED` / `ASK` / `TRYAGAIN`: a Redis Cluster node, which the host calls do not follow.
+    ClusterRedirect,
+    /// `BUSY`: a script is running and blocks every client.
+    Busy,
+}
+
+impl Unavailable {
+    /// A short stable name, used in metric names (`redis_unavailable.<name>`) and log causes.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Unavailable::Dispatch => "dispatch",
+            Unavailable::Transport => "transport",
+            Unavailable::Auth => "auth",
+            Unavailable::Permission => "permission",
+            Unavailable::ReadOnly => "readonly",
+            Unavailable::MasterDown => "masterdown",
+            Unavailable::Loading => "loading",
+            Unavailable::OutOfMemory => "oom",
+            Unavailable::ClusterDown => "clusterdown",
+            Unavailable::ClusterRedirect => "cluster_redirect",
+            Unavailable::Busy => "busy",
+        }
+    }
+
+    /// What the operator should do about it.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Unavailable::Dispatch => {
+                "the gateway refused the call: check that redis.service_name/service_port name a cluster the gateway has (outbound|<port>||<fqdn>)"
+            }
+            Unavailable::Transport => {
+                "Redis did not answer in time or the connection failed: check that Redis is up and reachable, and redis.timeout"
+            }
+            Unavailable::Auth => {
+                "Redis refused the credentials: set redis.password (and redis.username for an ACL user) to what Redis expects"
+            }
+            Unavailable::Permission => {
+                "the ACL user lacks a permission the plugin needs (EVALSHA, EVAL, SCRIPT, the commands in its scripts, its key prefix): grant it, or set redis.username to a user that has it"
+            }
+            Unavailable::ReadOnly => {
+                "this Redis is a read-only replica: point redis.service_name at the primary, or at a proxy that sends writes there"
+            }
+            Unavailable::MasterDown => "this replica lost its primary: point redis.service_name at the primary",
+            Unavailable::Loading => "Redis is still loading its dataset: it answers after loading; nothing to change",
+            Unavailable::OutOfMemory => {
+                "Redis reached maxmemory and refuses writes: raise maxmemory or choose an eviction policy (volatile-ttl suits these keys)"
+            }
+            Unavailable::ClusterDown => {
+                "this is a Redis Cluster node whose cluster is down or does not serve the slot: point redis.service_name at a cluster-aware proxy for Redis Cluster"
+            }
+            Unavailable::ClusterRedirect => {
+                "this is a Redis Cluster node and the gateway does not follow MOVED/ASK: point redis.service_name at a cluster-aware proxy for Redis Cluster"
+            }
+            Unavailable::Busy => "a long script blocks Redis (BUSY): find it with SCRIPT KILL / SLOWLOG",
+        }
+    }
+}
+
 impl RedisError {
-    /// Whether Redis was unreachable (dispatch refused or transport failure): the failures a
-    /// circuit breaker counts. Error replies mean Redis is up.
+    /// Why Redis cannot serve us, if that is what this failure means: unreachable (dispatch
+    /// refused, transport failure) or an error reply that every call would get again
+    /// (`NOAUTH`, `READONLY`, `MOVED`, ...). Ordinary errors (a script error, a wrong type)
+    /// return `None`: Redis is up and the next request may well succeed.
+    pub fn unavailable(&self) -> Option<Unavailable> {
+        match self {
+            RedisError::Dispatch { .. } => Some(Unavailable::Dispatch),
+            RedisError::Transport { .. } => Some(Unavailable::Transport),
+            RedisError::Reply(e) => reply_unavailable(e),
+            RedisError::UnexpectedReply { .. } | RedisError::Protocol(_) => None,
+        }
+    }
+
+    /// Whether Redis cannot serve us (see [`RedisError::unavailable`]): the failures a circuit
+    /// breaker counts.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, RedisError::Dispatch { .. } | RedisError::Transport { .. })
+        self.unavailable().is_some()
     }
 
     /// Whether Redis rejected our credentials (`NOAUTH`, `WRONGPASS`).
     pub fn is_auth_failure(&self) -> bool {
-        matches!(self, RedisError::Reply(e) if e.starts_with("NOAUTH") || e.starts_with("WRONGPASS"))
+        self.unavailable() == Some(Unavailable::Auth)
     }
+}
+
+/// Classifies an error reply by its code (the first word). Redis 7 keeps a command's error code
+/// when the command ran inside a script (`-READONLY ... script: ...`).
+fn reply_unavailable(reply: &str) -> Option<Unavailable> {
+    let code = reply.split_whitespace().next().unwrap_or_default();
+    Some(match code {
+        "NOAUTH" | "WRONGPASS" => Unavailable::Auth,
+        "NOPERM" => Unavailable::Permission,
+        "READONLY" => Unavailable::ReadOnly,
+        "MASTERDOWN" => Unavailable::MasterDown,
+        "LOADING" => Unavailable::Loading,
+        "OOM" => Unavailable::OutOfMemory,
+        "CLUSTERDOWN" => Unavailable::ClusterDown,
+        "MOVED" | "ASK" | "TRYAGAIN" | "CROSSSLOT" => Unavailable::ClusterRedirect,
+        "BUSY" => Unavailable::Busy,
+        _ => return None,
+    })
 }
 
 fn code_name(code: u32) -> &'static str {

@@ -15,7 +15,7 @@ pub(crate) use client::reset_initialized;
 pub use client::{Expiry, RedisClient, SetCondition, SetOptions};
 pub use codec::Reply;
 pub use config::RedisConfig;
-pub use error::RedisError;
+pub use error::{RedisError, Unavailable};
 pub use script::Script;
 
 /// Builds a key whose hash slot is decided by `tag`, so every key of one script lands on the
