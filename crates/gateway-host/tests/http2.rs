@@ -14,7 +14,6 @@ fn trailer_plugin() -> String {
     plugin(&format!(
         r#"
   {} {} {}
-  (import "env" "proxy_get_buffer_status" (func $buffer_status (param i32 i32 i32) (result i32)))
   (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
     (drop (call $remove_header (i32.const 0) (i32.const 100) (i32.const 14)))
     (i32.const 0))
