@@ -48,6 +48,7 @@ pub mod stream {
 /// Header hook actions (what `proxy_on_*_headers` return).
 pub mod header_action {
     pub const CONTINUE: i32 = 0;
+    pub const STOP_ITERATION: i32 = 1;
     pub const CONTINUE_AND_END_STREAM: i32 = 2;
 }
 

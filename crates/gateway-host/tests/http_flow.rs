@@ -87,12 +87,15 @@ fn http_call_plugin(cluster: &str) -> String {
   {} {} {}
   (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
     (local $rc i32)
+    ;; The response arrives on the root context (proxy-wasm-cpp-host: HTTP calls belong to
+    ;; the root): remember which stream to resume, as every SDK does.
+    (i32.store (i32.const 600) (local.get $ctx))
     (local.set $rc (call $http_call (i32.const 300) (i32.const {}) (i32.const 1024) (i32.const {})
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 5000) (i32.const 520)))
     (if (local.get $rc) (then (call $reply (i32.add (i32.const 200) (local.get $rc)) (i32.const 0) (i32.const 0))))
     (i32.const 1))
   (func (export "proxy_on_http_call_response") (param $ctx i32) (param $token i32) (param $nh i32) (param $len i32) (param $nt i32)
-    (drop (call $set_ctx (local.get $ctx)))
+    (drop (call $set_ctx (i32.load (i32.const 600))))
     (drop (call $get_buffer (i32.const 4) (i32.const 0) (local.get $len) (i32.const 512) (i32.const 516)))
     (drop (call $add_header (i32.const 0) (i32.const 400) (i32.const 6) (i32.load (i32.const 512)) (i32.load (i32.const 516))))
     (drop (call $continue (i32.const 0))))
@@ -288,11 +291,12 @@ fn a_failed_http_call_calls_back_with_zero_headers() {
         r#"
   {} {}
   (func (export "proxy_on_request_headers") (param $ctx i32) (param i32 i32) (result i32)
+    (i32.store (i32.const 600) (local.get $ctx))
     (drop (call $http_call (i32.const 300) (i32.const 4) (i32.const 1024) (i32.const {})
       (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 5000) (i32.const 520)))
     (i32.const 1))
   (func (export "proxy_on_http_call_response") (param $ctx i32) (param $token i32) (param $nh i32) (param $len i32) (param $nt i32)
-    (drop (call $set_ctx (local.get $ctx)))
+    (drop (call $set_ctx (i32.load (i32.const 600))))
     (call $reply (i32.add (i32.const 200) (local.get $nh)) (i32.const 0) (i32.const 0)))
 "#,
         data(300, b"dead"),

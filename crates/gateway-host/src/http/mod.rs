@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod body;
+mod pump;
 pub mod reply;
 pub mod stream;
 pub mod upstream;

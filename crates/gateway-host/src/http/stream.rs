@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::{Frame, Incoming};
+use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use crate::abi::{data_action, header_action, trailers_action};
-use crate::http::body::{BodyTx, HostBody};
+use crate::http::body::HostBody;
 use crate::http::reply::{build_response, direct, fail_reply, local_reply_headers, reply, request_header_list};
-use crate::http::upstream::{self, Lease, read_frame};
+use crate::http::pump::{Carry, hold_headers, pump_request, pump_response};
+use crate::http::upstream::{self, Lease};
 use crate::shared::SharedState;
 use crate::vm::PluginVm;
 use crate::vm::state::{Headers, LocalReply, Stream, StreamInfo};
@@ -40,7 +40,7 @@ impl std::fmt::Display for StreamReset {
 impl std::error::Error for StreamReset {}
 
 /// Why a stream stopped flowing normally.
-enum Interrupt {
+pub(crate) enum Interrupt {
     Reply(LocalReply),
     Reset(String),
 }
@@ -51,8 +51,8 @@ struct Filter {
 }
 
 /// The filters of one stream; ends their contexts when the last reference goes.
-struct Chain {
-    stream: Rc<Stream>,
+pub(crate) struct Chain {
+    pub(crate) stream: Rc<Stream>,
     filters: Vec<Filter>,
     shared: Arc<SharedState>,
 }
@@ -78,12 +78,17 @@ impl Drop for Chain {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Dir {
+pub(crate) enum Dir {
     Request,
     Response,
 }
 
 impl Chain {
+    /// Number of filters.
+    pub(crate) fn len(&self) -> usize {
+        self.filters.len()
+    }
+
     /// A pending interrupt (local reply or close), if any.
     fn interrupted(&self) -> Option<Interrupt> {
         let mut d = self.stream.data.borrow_mut();
@@ -130,7 +135,7 @@ impl Chain {
     }
 
     /// Waits for `proxy_continue_stream(dir)`, a local reply or a close.
-    async fn wait_resume(&self, dir: Dir) -> Result<(), Interrupt> {
+    pub(crate) async fn wait_resume(&self, dir: Dir) -> Result<(), Interrupt> {
         loop {
             let notified = self.stream.notify.notified();
             if let Some(i) = self.interrupted() {
@@ -152,7 +157,7 @@ impl Chain {
     }
 
     /// Waits until a filter sends a local reply or closes the stream.
-    async fn wait_interrupt(&self) -> Interrupt {
+    pub(crate) async fn wait_interrupt(&self) -> Interrupt {
         loop {
             let notified = self.stream.notify.notified();
             if let Some(i) = self.interrupted() {
@@ -162,20 +167,30 @@ impl Chain {
         }
     }
 
-    async fn request_headers(&self, eos: bool) -> Result<(), (usize, Interrupt)> {
-        for i in 0..self.filters.len() {
+    /// Runs the request header hooks of filters `from..`. `Ok(Some(i))`: filter `i` (ABI
+    /// 0_2_100) holds the headers with StopIteration while the body flows into it.
+    pub(crate) async fn request_headers(&self, from: usize, eos: bool) -> Result<Option<usize>, (usize, Interrupt)> {
+        for i in from..self.filters.len() {
             let n = self.stream.data.borrow().request_headers.len();
             let action =
                 self.call(i, Dir::Request, |vm, ctx| vm.on_request_headers(ctx, n, eos)).map_err(|e| (i + 1, e))?;
-            if !is_continue_headers(action) {
-                self.wait_resume(Dir::Request).await.map_err(|e| (i + 1, e))?;
+            if is_continue_headers(action) {
+                continue;
             }
+            if action == header_action::STOP_ITERATION && !eos && self.holds_headers_on_stop(i) {
+                return Ok(Some(i));
+            }
+            self.wait_resume(Dir::Request).await.map_err(|e| (i + 1, e))?;
         }
-        Ok(())
+        Ok(None)
+    }
+
+    fn holds_headers_on_stop(&self, i: usize) -> bool {
+        self.filters[i].vm.try_borrow().is_ok_and(|vm| vm.holds_headers_on_stop())
     }
 
     /// Runs one body chunk through filters `order`; `Ok(None)` while a filter buffers.
-    async fn body_chunk(
+    pub(crate) async fn body_chunk(
         &self,
         dir: Dir,
         order: &[usize],
@@ -242,7 +257,7 @@ impl Chain {
     /// callback with end_of_stream; each gets its trailers callback (the body it held stays
     /// readable there, and it may pause), and data a filter held reaches the next filter as a
     /// body chunk before that filter's trailers. Returns the data and trailers to send on.
-    async fn end_with_trailers(
+    pub(crate) async fn end_with_trailers(
         &self,
         dir: Dir,
         order: &[usize],
@@ -343,8 +358,21 @@ pub async fn handle(
     let all = chain.filters.len();
     let eos = hyper::body::Body::is_end_stream(&body);
 
-    if let Err((seen, interrupt)) = chain.request_headers(eos).await {
-        return finish_interrupted(chain, seen, interrupt).await;
+    // Header hooks; a 0_2_100 filter may hold the headers while the body flows into it.
+    let mut body = body;
+    let mut carry = Carry::default();
+    let mut from = 0;
+    loop {
+        match chain.request_headers(from, eos).await {
+            Ok(None) => break,
+            Ok(Some(held)) => {
+                if let Err(interrupt) = hold_headers(&chain, held, &mut body, &mut carry).await {
+                    return finish_interrupted(chain, held + 1, interrupt).await;
+                }
+                from = held + 1;
+            }
+            Err((seen, interrupt)) => return finish_interrupted(chain, seen, interrupt).await,
+        }
     }
 
     // The request body flows through the request hooks into `body_tx`.
@@ -355,7 +383,7 @@ pub async fn handle(
         (Some(tx), b)
     };
     let mut pump: Option<LocalFuture<Result<(), Interrupt>>> =
-        body_tx.map(|tx| Box::pin(pump_request(chain.clone(), body, tx)) as LocalFuture<_>);
+        body_tx.map(|tx| Box::pin(pump_request(chain.clone(), body, tx, carry)) as LocalFuture<_>);
 
     if let Some(dr) = &route.direct_response {
         drop(upstream_body);
@@ -443,7 +471,7 @@ async fn finish_interrupted(
 }
 
 /// Where response body bytes come from.
-enum Source {
+pub(crate) enum Source {
     Fixed(Vec<u8>),
     Upstream(Incoming, Option<Lease>),
 }
@@ -506,141 +534,3 @@ async fn respond_inner(
     Ok(build_response(&head, body))
 }
 
-async fn forward(tx: &BodyTx, data: Option<Vec<u8>>) -> bool {
-    match data {
-        Some(d) if !d.is_empty() => tx.send(Ok(Frame::data(Bytes::from(d)))).await.is_ok(),
-        _ => true,
-    }
-}
-
-async fn forward_trailers(tx: &BodyTx, trailers: &Headers) -> bool {
-    let mut map = hyper::HeaderMap::new();
-    for (k, v) in trailers {
-        if let (Ok(k), Ok(v)) =
-            (hyper::header::HeaderName::from_bytes(k), hyper::header::HeaderValue::from_bytes(v))
-        {
-            map.append(k, v);
-        }
-    }
-    tx.send(Ok(Frame::trailers(map))).await.is_ok()
-}
-
-async fn reset(tx: &BodyTx, why: &str) {
-    let _ = tx.send(Err(std::io::Error::other(why.to_string()))).await;
-}
-
-fn trailer_list(t: &hyper::HeaderMap) -> Headers {
-    t.iter().map(|(k, v)| (k.as_str().as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
-}
-
-/// Reads the downstream request body and runs it through the request body hooks. Request
-/// trailers end the body for the filters; like Envoy's HTTP/1 upstream codec by default, they
-/// are not sent to the (HTTP/1.1) upstream.
-async fn pump_request(chain: Rc<Chain>, mut body: Incoming, tx: BodyTx) -> Result<(), Interrupt> {
-    let order: Vec<usize> = (0..chain.filters.len()).collect();
-    let mut buffers = vec![Vec::new(); order.len()];
-    loop {
-        match read_frame(&mut body).await {
-            Err(e) => {
-                reset(&tx, "downstream body error").await;
-                return Err(Interrupt::Reset(format!("downstream body: {e}")));
-            }
-            Ok(None) => {
-                let out = chain.body_chunk(Dir::Request, &order, &mut buffers, Vec::new(), true).await?;
-                forward(&tx, out).await;
-                return Ok(());
-            }
-            Ok(Some(frame)) => match frame.into_data() {
-                Ok(data) => {
-                    let eos = hyper::body::Body::is_end_stream(&body);
-                    let out = chain.body_chunk(Dir::Request, &order, &mut buffers, data.to_vec(), eos).await?;
-                    forward(&tx, out).await;
-                    if eos {
-                        return Ok(());
-                    }
-                }
-                Err(frame) => {
-                    if let Ok(t) = frame.into_trailers() {
-                        let (data, _trailers) =
-                            chain.end_with_trailers(Dir::Request, &order, &mut buffers, trailer_list(&t)).await?;
-                        forward(&tx, Some(data)).await;
-                        return Ok(());
-                    }
-                }
-            },
-        }
-    }
-}
-
-/// Streams the response body through the response body hooks to the client; response
-/// trailers end it (and reach the client when it speaks HTTP/2).
-async fn pump_response(chain: Rc<Chain>, order: Vec<usize>, source: Source, tx: BodyTx, worker: Option<Rc<Worker>>) {
-    let mut buffers = vec![Vec::new(); chain.filters.len()];
-    match source {
-        Source::Fixed(body) => match chain.body_chunk(Dir::Response, &order, &mut buffers, body, true).await {
-            Ok(out) => {
-                forward(&tx, out).await;
-            }
-            Err(_) => reset(&tx, "local reply after response headers").await,
-        },
-        Source::Upstream(mut incoming, mut lease) => loop {
-            match read_frame(&mut incoming).await {
-                Err(e) => {
-                    reset(&tx, &format!("upstream body: {e}")).await;
-                    return;
-                }
-                Ok(None) => {
-                    if let (Some(w), Some(l)) = (&worker, lease.take()) {
-                        w.env.upstream.release(l);
-                    }
-                    match chain.body_chunk(Dir::Response, &order, &mut buffers, Vec::new(), true).await {
-                        Ok(out) => {
-                            forward(&tx, out).await;
-                        }
-                        Err(_) => reset(&tx, "local reply after response headers").await,
-                    }
-                    break;
-                }
-                Ok(Some(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        let eos = hyper::body::Body::is_end_stream(&incoming);
-                        if eos && let (Some(w), Some(l)) = (&worker, lease.take()) {
-                            w.env.upstream.release(l);
-                        }
-                        match chain.body_chunk(Dir::Response, &order, &mut buffers, data.to_vec(), eos).await {
-                            Ok(out) => {
-                                if !forward(&tx, out).await {
-                                    return;
-                                }
-                            }
-                            Err(_) => {
-                                reset(&tx, "local reply after response headers").await;
-                                return;
-                            }
-                        }
-                        if eos {
-                            break;
-                        }
-                    }
-                    Err(frame) => {
-                        if let Ok(t) = frame.into_trailers() {
-                            if let (Some(w), Some(l)) = (&worker, lease.take()) {
-                                w.env.upstream.release(l);
-                            }
-                            match chain.end_with_trailers(Dir::Response, &order, &mut buffers, trailer_list(&t)).await
-                            {
-                                Ok((data, trailers)) => {
-                                    if forward(&tx, Some(data)).await {
-                                        forward_trailers(&tx, &trailers).await;
-                                    }
-                                }
-                                Err(_) => reset(&tx, "local reply after response headers").await,
-                            }
-                            return;
-                        }
-                    }
-                },
-            }
-        },
-    }
-}

@@ -126,6 +126,10 @@ pub struct PluginVm {
     /// Set after a trap: the VM is not called again and gets recreated.
     pub failed: bool,
     fuel_per_call: u64,
+    /// The module speaks Higress's ABI 0_2_100, where a request-headers StopIteration holds
+    /// the headers while the body keeps flowing into the filter (0_2_1 turns it into
+    /// StopAllIterationAndWatermark).
+    holds_headers_on_stop: bool,
 }
 
 impl PluginVm {
@@ -146,7 +150,8 @@ impl PluginVm {
         let linker: Linker<HostState> = crate::hostcalls::linker(&spec.engine).map_err(wasm_err)?;
         let instance =
             linker.instantiate(&mut store, &spec.module).map_err(|e| anyhow!("plugin {name}: instantiating: {e:#}"))?;
-        let mut vm = PluginVm { store, instance, failed: false, fuel_per_call: spec.fuel_per_call };
+        let holds_headers_on_stop = spec.module.exports().any(|e| e.name() == "proxy_abi_version_0_2_100");
+        let mut vm = PluginVm { store, instance, failed: false, fuel_per_call: spec.fuel_per_call, holds_headers_on_stop };
         let init = if vm.has_export("_initialize") {
             Some("_initialize")
         } else if vm.has_export("_start") {
@@ -190,6 +195,12 @@ impl PluginVm {
 
     fn has_export(&mut self, name: &str) -> bool {
         self.instance.get_func(&mut self.store, name).is_some()
+    }
+
+    /// Whether a request-headers StopIteration lets the body flow on into this filter (ABI
+    /// 0_2_100, as Higress runs it) instead of pausing the whole stream.
+    pub fn holds_headers_on_stop(&self) -> bool {
+        self.holds_headers_on_stop
     }
 
     pub fn plugin_name(&self) -> &str {
@@ -300,8 +311,8 @@ impl PluginVm {
         self.trailers_hook("proxy_on_response_trailers", ctx, n)
     }
 
-    /// `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`; forgets the context and cancels its
-    /// HTTP calls (Redis calls still complete and reach the root context).
+    /// `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`; forgets the context. Its HTTP and
+    /// Redis calls still complete and reach the root context, as in proxy-wasm-cpp-host.
     pub fn end_http_context(&mut self, ctx: u32) {
         if !self.failed && self.store.data().streams.contains_key(&ctx) {
             let c = ctx as i32;
@@ -312,7 +323,6 @@ impl PluginVm {
         }
         let state = self.store.data_mut();
         state.streams.remove(&ctx);
-        state.http_calls.retain(|_, c| *c != ctx);
         state.redis_calls.retain(|_, c| *c != ctx);
         state.effective_context = state.root_context_id;
     }
@@ -338,23 +348,24 @@ impl PluginVm {
                 r.map(|_| ())
             }
             VmEvent::HttpCallResponse { token, response } => {
+                // As in proxy-wasm-cpp-host, an HTTP call belongs to the root context (whichever
+                // context dispatched it): the response arrives there, also after the stream
+                // that made the call ended. `ctx` only attributes the fuel.
                 let Some(ctx) = self.store.data_mut().http_calls.remove(&token) else {
-                    log::debug!("plugin {}: dropping response of cancelled HTTP call {token}", self.plugin_name());
+                    log::debug!("plugin {}: dropping response of unknown HTTP call {token}", self.plugin_name());
                     return;
                 };
-                if ctx != root && !self.store.data().streams.contains_key(&ctx) {
-                    return;
-                }
+                let attribute = self.store.data().streams.contains_key(&ctx).then_some(ctx);
                 let response = response.unwrap_or_default();
                 let args = (
-                    ctx as i32,
+                    root as i32,
                     token as i32,
                     response.headers.len() as i32,
                     response.body.len() as i32,
                     response.trailers.len() as i32,
                 );
                 self.store.data_mut().callback = CallbackData::Http(response);
-                let r = self.call::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response", ctx, Some(ctx), args);
+                let r = self.call::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response", root, attribute, args);
                 self.store.data_mut().callback = CallbackData::None;
                 r.map(|_| ())
             }
