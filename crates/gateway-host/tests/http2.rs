@@ -47,10 +47,8 @@ fn http2_and_http1_share_the_listener() {
 fn a_body_that_ends_with_trailers_reaches_the_trailers_callback_not_a_last_body_callback() {
     let upstream = TestUpstream::echo().unwrap();
     let gw = one_plugin_gateway("t", write_wat("h2-trailers", &trailer_plugin()), &upstream);
-    let request = H2Request::new("POST", &format!("{}/echo", gw.url()))
-        .data("hel")
-        .data("lo")
-        .trailer("x-checksum", "1");
+    let request =
+        H2Request::new("POST", &format!("{}/echo", gw.url())).data("hel").data("lo").trailer("x-checksum", "1");
     let response = h2c_request(&request).unwrap();
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(upstream.requests()[0].body, b"hello#", "the trailers callback saw the buffered body; no eos body call");

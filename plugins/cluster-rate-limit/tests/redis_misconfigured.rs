@@ -73,11 +73,7 @@ fn load(gw: &Gateway) -> Vec<u16> {
 
 /// The plugin's warn lines that mention `needle`.
 fn warnings(gw: &Gateway, needle: &str) -> Vec<String> {
-    gw.logs()
-        .into_iter()
-        .filter(|l| l.message.contains(needle))
-        .map(|l| l.message)
-        .collect()
+    gw.logs().into_iter().filter(|l| l.message.contains(needle)).map(|l| l.message).collect()
 }
 
 fn metric(gw: &Gateway, name: &str) -> i64 {
@@ -147,11 +143,15 @@ fn a_read_only_replica_fails_open_and_stops_calling_redis() {
 
 #[test]
 fn a_cluster_node_without_a_proxy_fails_open_and_stops_calling_redis() {
-    let nodes_file = std::env::temp_dir().join(format!("crl-nodes-{}-{:?}.conf", std::process::id(), std::thread::current().id()));
+    let nodes_file =
+        std::env::temp_dir().join(format!("crl-nodes-{}-{:?}.conf", std::process::id(), std::thread::current().id()));
     let nodes_file = nodes_file.to_string_lossy().replace(['(', ')'], "");
-    let node = RedisServer::start_with_args(&["--cluster-enabled", "yes", "--cluster-config-file", &nodes_file]).unwrap();
+    let node =
+        RedisServer::start_with_args(&["--cluster-enabled", "yes", "--cluster-config-file", &nodes_file]).unwrap();
     match node.command(&["CLUSTER", "INFO"]).unwrap() {
-        RedisValue::Bulk(info) => assert!(info.contains("cluster_enabled:1") || info.contains("cluster_state"), "{info}"),
+        RedisValue::Bulk(info) => {
+            assert!(info.contains("cluster_enabled:1") || info.contains("cluster_state"), "{info}")
+        }
         other => panic!("CLUSTER INFO: {other:?}"),
     }
     let upstream = TestUpstream::echo().unwrap();

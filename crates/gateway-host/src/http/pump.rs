@@ -26,7 +26,12 @@ pub(crate) struct Carry {
 /// Filter `at` returned StopIteration from its request headers hook under ABI 0_2_100: as in
 /// Higress, the headers wait while the body flows into filters `..=at`, until filter `at` lets
 /// body data through (its body hook returns Continue, or resumes after a pause at the end).
-pub(crate) async fn hold_headers(chain: &Chain, at: usize, body: &mut Incoming, carry: &mut Carry) -> Result<(), Interrupt> {
+pub(crate) async fn hold_headers(
+    chain: &Chain,
+    at: usize,
+    body: &mut Incoming,
+    carry: &mut Carry,
+) -> Result<(), Interrupt> {
     let mut buffers = std::mem::take(&mut carry.buffers);
     buffers.resize(chain.len(), Vec::new());
     let mut out: Option<Vec<u8>> = None;
@@ -51,7 +56,8 @@ pub(crate) async fn hold_headers(chain: &Chain, at: usize, body: &mut Incoming, 
                 }
                 Err(frame) => {
                     if let Ok(t) = frame.into_trailers() {
-                        let (data, _) = chain.end_with_trailers(Dir::Request, &order, &mut buffers, trailer_list(&t)).await?;
+                        let (data, _) =
+                            chain.end_with_trailers(Dir::Request, &order, &mut buffers, trailer_list(&t)).await?;
                         out = Some(data);
                         ended = true;
                     }
@@ -73,9 +79,7 @@ async fn forward(tx: &BodyTx, data: Option<Vec<u8>>) -> bool {
 async fn forward_trailers(tx: &BodyTx, trailers: &Headers) -> bool {
     let mut map = hyper::HeaderMap::new();
     for (k, v) in trailers {
-        if let (Ok(k), Ok(v)) =
-            (hyper::header::HeaderName::from_bytes(k), hyper::header::HeaderValue::from_bytes(v))
-        {
+        if let (Ok(k), Ok(v)) = (hyper::header::HeaderName::from_bytes(k), hyper::header::HeaderValue::from_bytes(v)) {
             map.append(k, v);
         }
     }
@@ -94,7 +98,12 @@ fn trailer_list(t: &hyper::HeaderMap) -> Headers {
 /// `carry` holds, which only the filters from `carry.through` still have to see). Request
 /// trailers end the body for the filters; like Envoy's HTTP/1 upstream codec by default, they
 /// are not sent to the (HTTP/1.1) upstream.
-pub(crate) async fn pump_request(chain: Rc<Chain>, mut body: Incoming, tx: BodyTx, carry: Carry) -> Result<(), Interrupt> {
+pub(crate) async fn pump_request(
+    chain: Rc<Chain>,
+    mut body: Incoming,
+    tx: BodyTx,
+    carry: Carry,
+) -> Result<(), Interrupt> {
     let order: Vec<usize> = (0..chain.len()).collect();
     let Carry { data, ended, through, mut buffers } = carry;
     buffers.resize(order.len(), Vec::new());
@@ -141,7 +150,13 @@ pub(crate) async fn pump_request(chain: Rc<Chain>, mut body: Incoming, tx: BodyT
 
 /// Streams the response body through the response body hooks to the client; response
 /// trailers end it (and reach the client when it speaks HTTP/2).
-pub(crate) async fn pump_response(chain: Rc<Chain>, order: Vec<usize>, source: Source, tx: BodyTx, worker: Option<Rc<Worker>>) {
+pub(crate) async fn pump_response(
+    chain: Rc<Chain>,
+    order: Vec<usize>,
+    source: Source,
+    tx: BodyTx,
+    worker: Option<Rc<Worker>>,
+) {
     let mut buffers = vec![Vec::new(); chain.len()];
     match source {
         Source::Fixed(body) => match chain.body_chunk(Dir::Response, &order, &mut buffers, body, true).await {
@@ -194,8 +209,7 @@ pub(crate) async fn pump_response(chain: Rc<Chain>, order: Vec<usize>, source: S
                             if let (Some(w), Some(l)) = (&worker, lease.take()) {
                                 w.env.upstream.release(l);
                             }
-                            match chain.end_with_trailers(Dir::Response, &order, &mut buffers, trailer_list(&t)).await
-                            {
+                            match chain.end_with_trailers(Dir::Response, &order, &mut buffers, trailer_list(&t)).await {
                                 Ok((data, trailers)) => {
                                     if forward(&tx, Some(data)).await {
                                         forward_trailers(&tx, &trailers).await;

@@ -17,8 +17,8 @@ use hyper::{Request, Response};
 
 use crate::abi::{data_action, header_action, trailers_action};
 use crate::http::body::HostBody;
-use crate::http::reply::{build_response, direct, fail_reply, local_reply_headers, reply, request_header_list};
 use crate::http::pump::{Carry, hold_headers, pump_request, pump_response};
+use crate::http::reply::{build_response, direct, fail_reply, local_reply_headers, reply, request_header_list};
 use crate::http::upstream::{self, Lease};
 use crate::shared::SharedState;
 use crate::vm::PluginVm;
@@ -533,4 +533,3 @@ async fn respond_inner(
     tokio::task::spawn_local(pump_response(chain, order, source, tx, worker));
     Ok(build_response(&head, body))
 }
-

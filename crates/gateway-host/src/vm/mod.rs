@@ -151,7 +151,8 @@ impl PluginVm {
         let instance =
             linker.instantiate(&mut store, &spec.module).map_err(|e| anyhow!("plugin {name}: instantiating: {e:#}"))?;
         let holds_headers_on_stop = spec.module.exports().any(|e| e.name() == "proxy_abi_version_0_2_100");
-        let mut vm = PluginVm { store, instance, failed: false, fuel_per_call: spec.fuel_per_call, holds_headers_on_stop };
+        let mut vm =
+            PluginVm { store, instance, failed: false, fuel_per_call: spec.fuel_per_call, holds_headers_on_stop };
         let init = if vm.has_export("_initialize") {
             Some("_initialize")
         } else if vm.has_export("_start") {
@@ -365,7 +366,8 @@ impl PluginVm {
                     response.trailers.len() as i32,
                 );
                 self.store.data_mut().callback = CallbackData::Http(response);
-                let r = self.call::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response", root, attribute, args);
+                let r =
+                    self.call::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response", root, attribute, args);
                 self.store.data_mut().callback = CallbackData::None;
                 r.map(|_| ())
             }
