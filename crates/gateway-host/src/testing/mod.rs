@@ -12,12 +12,14 @@ mod client;
 mod h2c;
 pub mod load;
 mod plugin_build;
+mod redis_cluster;
 mod redis_server;
 mod upstream;
 
 pub use client::{HttpResponse, http_get, http_request};
 pub use h2c::{H2Request, H2Response, h2c_request};
 pub use plugin_build::{plugin_wasm, workspace_root};
+pub use redis_cluster::{RedisCluster, RedisProxy, envoy_binary};
 pub use redis_server::{RedisServer, RedisValue};
 pub use upstream::{TestRequest, TestResponse, TestUpstream};
 
