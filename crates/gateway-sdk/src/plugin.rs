@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 
-use crate::config::{ConfigError, ConfigPath};
+use crate::config::{ConfigError, ConfigPath, ConfigStyle};
 use crate::context::{Body, HttpContext};
 use crate::response::Response;
 
@@ -24,6 +24,10 @@ pub trait Plugin: Sized + 'static {
     type Config: DeserializeOwned;
     /// Per-request state and hooks.
     type Filter: HttpFilter;
+    /// How the SDK reads the configuration: [`ConfigStyle::HIGRESS`] (each `_rules_` entry on
+    /// its own, unknown keys warned about, as Higress's Go plugins) or [`ConfigStyle::LAYERED`]
+    /// (rules over the global configuration, unknown keys rejected; the default for now).
+    const CONFIG_STYLE: ConfigStyle = ConfigStyle::LAYERED;
 
     /// Validates and compiles one configuration. `at` names where it came from
     /// (the root, or `_rules_[i]`); build errors with [`ConfigPath::error`] so they name the field.

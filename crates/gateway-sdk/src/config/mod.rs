@@ -1,7 +1,11 @@
 //! Plugin configuration: errors that name the field path, secrets that never print, and the
-//! Higress `_rules_` shape (see [`rules`]).
+//! Higress `_rules_` shape (see [`rules`]). How a plugin's configuration is read (Higress's rule
+//! semantics and tolerance of unknown keys, or our stricter layered reading) is its
+//! [`ConfigStyle`].
 
+pub mod gjson;
 pub mod rules;
+pub mod unknown;
 pub mod wasm_plugin;
 
 use std::fmt;
@@ -33,6 +37,119 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Something a configuration does that Higress accepts but that is probably not what its author
+/// meant (an unknown key, a global configuration that does not parse next to rules that do).
+/// Logged at `warn` once per configuration; with `strict: true` it is a [`ConfigError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The plugin's name.
+    pub plugin: String,
+    /// Where in the configuration (empty for the whole document).
+    pub path: String,
+    /// What was accepted and how it is read.
+    pub message: String,
+}
+
+impl ConfigWarning {
+    /// A warning at `at`.
+    pub fn new(at: &ConfigPath, message: impl fmt::Display) -> Self {
+        ConfigWarning { plugin: at.plugin.clone(), path: at.path.clone(), message: message.to_string() }
+    }
+
+    /// The same finding as an error (for `strict: true`).
+    pub fn into_error(self) -> ConfigError {
+        ConfigError { plugin: self.plugin, path: self.path, message: format!("{} (strict: true)", self.message) }
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plugin = if self.plugin.is_empty() { "plugin" } else { &self.plugin };
+        if self.path.is_empty() {
+            write!(f, "{plugin}: config: {}", self.message)
+        } else {
+            write!(f, "{plugin}: config at {}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A plugin's own rewrite of one configuration object (the global one or one rule, as JSON)
+/// before serde reads it: where a plugin turns Higress's loosely typed values into its serde
+/// types (see [`gjson`]). It may add warnings.
+pub type Prepare = fn(&mut serde_json::Value, &ConfigPath, &mut Vec<ConfigWarning>) -> Result<(), ConfigError>;
+
+/// How a `_rules_` entry relates to the global configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleConfigs {
+    /// Each rule is a configuration of its own, as wasm-go parses it for plugins without an
+    /// override parser (`parsePluginConfig(ruleJson)`): nothing is inherited from the global one.
+    Own,
+    /// A rule's top-level keys are laid over the global configuration (so a `redis` block given
+    /// once serves every rule). Our own extension, for plugins that choose it.
+    OverGlobal,
+}
+
+/// What a key the plugin's serde types do not know does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownKeys {
+    /// It is ignored with a [`ConfigWarning`] naming the path and the closest known key, as
+    /// Higress's Go plugins ignore it (`strict: true` makes it an error).
+    Warn,
+    /// It is an error (serde's `deny_unknown_fields`).
+    Reject,
+}
+
+/// How the SDK reads a plugin's configuration: [`Plugin::CONFIG_STYLE`](crate::plugin::Plugin::CONFIG_STYLE).
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigStyle {
+    /// Rules on their own or over the global configuration.
+    pub rules: RuleConfigs,
+    /// Unknown keys warned about or rejected.
+    pub unknown_keys: UnknownKeys,
+    /// Whether a global configuration that does not parse is tolerated when `_rules_` exist
+    /// (wasm-go `ParseRuleConfig`: only routes a rule matches are then served; a warning names
+    /// the error). Without it such a document is rejected.
+    pub tolerate_bad_global: bool,
+    /// Whether the top-level key `strict` is read (and removed) by the SDK: `strict: true`
+    /// turns every [`ConfigWarning`] into an error.
+    pub strict_key: bool,
+    /// The plugin's rewrite of each configuration object before serde reads it.
+    pub prepare: Option<Prepare>,
+}
+
+impl ConfigStyle {
+    /// Higress's semantics (higress-group/wasm-go `pkg/matcher/rule_matcher.go`): rules on
+    /// their own, a bad global configuration tolerated next to rules, unknown keys ignored with
+    /// a warning, `strict: true` available.
+    pub const HIGRESS: ConfigStyle = ConfigStyle {
+        rules: RuleConfigs::Own,
+        unknown_keys: UnknownKeys::Warn,
+        tolerate_bad_global: true,
+        strict_key: true,
+        prepare: None,
+    };
+
+    /// Rules laid over the global configuration, unknown keys rejected, every part must parse.
+    /// The SDK's original reading; the default until every plugin has moved to [`Self::HIGRESS`].
+    pub const LAYERED: ConfigStyle = ConfigStyle {
+        rules: RuleConfigs::OverGlobal,
+        unknown_keys: UnknownKeys::Reject,
+        tolerate_bad_global: false,
+        strict_key: false,
+        prepare: None,
+    };
+
+    /// This style with `prepare` run on each configuration object before serde reads it.
+    pub const fn prepared_by(self, prepare: Prepare) -> ConfigStyle {
+        ConfigStyle { prepare: Some(prepare), ..self }
+    }
+
+    /// This style with rules laid over the global configuration (an explicit opt-in).
+    pub const fn rules_over_global(self) -> ConfigStyle {
+        ConfigStyle { rules: RuleConfigs::OverGlobal, ..self }
+    }
+}
 
 /// A position in the configuration document, used to build [`ConfigError`]s.
 ///

@@ -1,14 +1,31 @@
 //! The Higress rule shape: a global configuration plus `_rules_`, each matched by route,
-//! domain (with `*` wildcards), service or route-name prefix. The first matching rule wins,
-//! else the global configuration applies, else the plugin is skipped for that request.
+//! domain (with `*` wildcards), service or route-name prefix, as higress-group/wasm-go
+//! `pkg/matcher/rule_matcher.go` (d153aa4) matches them. The first matching rule wins, else the
+//! global configuration applies, else the plugin is skipped for that request.
 //!
-//! A rule's configuration is the global object with the rule's own keys laid over it
-//! (top-level keys of the rule replace the global ones), so a `redis` block given once
-//! globally serves every rule.
+//! How a rule's configuration relates to the global one is the plugin's
+//! [`ConfigStyle`](super::ConfigStyle): on its own (Higress, [`RuleConfigs::Own`]) or laid over
+//! the global object ([`RuleConfigs::OverGlobal`]).
+//!
+//! Matching, as wasm-go does it (line numbers of rule_matcher.go):
+//! - a rule's kind is decided by what it lists (236-247): `_match_route_` (with
+//!   `_match_service_` too, both must match), else `_match_domain_`, else `_match_service_`,
+//!   else `_match_route_prefix_`; conditions of a lower kind in the same rule are ignored;
+//! - a domain starting with `*` matches hosts ending with the rest, one ending with `*` hosts
+//!   starting with the rest, anything else exactly (343-362, 381-402); the port is stripped;
+//! - a service is `fqdn` or `fqdn:port`, compared with the `cluster_name` property
+//!   `outbound|port|subset|fqdn` (404-420);
+//! - empty strings in `_match_route_`, `_match_service_` and `_match_route_prefix_` are skipped
+//!   (307-341); a rule with no condition at all fails the whole configuration (233-235).
+//!
+//! One deliberate difference: hosts are compared without regard to case (the SDK lowercases the
+//! request host; Go compares `:authority` as sent).
 
 use serde_json::{Map, Value};
 
-use super::{ConfigError, ConfigPath, deserialize_at};
+use super::gjson;
+use super::unknown::deserialize_lenient;
+use super::{ConfigError, ConfigPath, ConfigStyle, ConfigWarning, RuleConfigs, UnknownKeys, deserialize_at};
 use crate::plugin::{Plugin, Shared};
 
 const RULES_KEY: &str = "_rules_";
@@ -16,6 +33,10 @@ const MATCH_ROUTE: &str = "_match_route_";
 const MATCH_DOMAIN: &str = "_match_domain_";
 const MATCH_SERVICE: &str = "_match_service_";
 const MATCH_ROUTE_PREFIX: &str = "_match_route_prefix_";
+/// Higress's plugin id, removed before parsing (wasm-go `PluginIDKey`).
+const PLUGIN_ID_KEY: &str = "_plugin_id_";
+/// `strict: true` turns warnings into errors (styles with `strict_key`).
+const STRICT_KEY: &str = "strict";
 
 /// What a request offers to rule matching.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,53 +49,53 @@ pub struct MatchInput {
     pub cluster: Option<String>,
 }
 
-/// A host pattern: exact, `*.example.com`, `example.*` or `*`.
+/// A host pattern as wasm-go reads `_match_domain_`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum DomainPattern {
-    Any,
-    Exact(String),
+    /// `*<suffix>` (`*` alone matches every host).
     Suffix(String),
+    /// `<prefix>*`.
     Prefix(String),
+    Exact(String),
 }
 
 impl DomainPattern {
-    fn parse(p: &str) -> Result<Self, String> {
-        let p = p.trim().to_ascii_lowercase();
-        if p == "*" {
-            return Ok(DomainPattern::Any);
-        }
+    fn parse(p: &str) -> Self {
+        let p = p.to_ascii_lowercase();
         if let Some(rest) = p.strip_prefix('*') {
-            if rest.is_empty() || rest.contains('*') {
-                return Err(format!("unsupported wildcard in domain `{p}`"));
-            }
-            return Ok(DomainPattern::Suffix(rest.to_string()));
+            DomainPattern::Suffix(rest.to_string())
+        } else if let Some(rest) = p.strip_suffix('*') {
+            DomainPattern::Prefix(rest.to_string())
+        } else {
+            DomainPattern::Exact(p)
         }
-        if let Some(rest) = p.strip_suffix('*') {
-            if rest.contains('*') {
-                return Err(format!("unsupported wildcard in domain `{p}`"));
-            }
-            return Ok(DomainPattern::Prefix(rest.to_string()));
-        }
-        if p.contains('*') {
-            return Err(format!("`*` may only start or end a domain: `{p}`"));
-        }
-        Ok(DomainPattern::Exact(p))
     }
 
     fn matches(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
         match self {
-            DomainPattern::Any => true,
+            DomainPattern::Suffix(s) => host.ends_with(s.as_str()),
+            DomainPattern::Prefix(p) => host.starts_with(p.as_str()),
             DomainPattern::Exact(d) => host == *d,
-            DomainPattern::Suffix(s) => host.ends_with(s.as_str()) && host.len() > s.len(),
-            DomainPattern::Prefix(p) => host.starts_with(p.as_str()) && host.len() > p.len(),
         }
     }
 }
 
-/// Which requests a rule applies to. A request matches when any listed condition matches.
+/// What a rule matches on (wasm-go's `Category`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Kind {
+    #[default]
+    Route,
+    RouteAndService,
+    Host,
+    Service,
+    RoutePrefix,
+}
+
+/// Which requests a rule applies to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Matcher {
+    kind: Kind,
     routes: Vec<String>,
     domains: Vec<DomainPattern>,
     services: Vec<String>,
@@ -84,34 +105,33 @@ pub struct Matcher {
 impl Matcher {
     /// Whether the request described by `input` matches.
     pub fn matches(&self, input: &MatchInput) -> bool {
-        let route = input.route.as_deref();
-        self.routes.iter().any(|r| route == Some(r.as_str()))
-            || self.route_prefixes.iter().any(|p| route.is_some_and(|r| r.starts_with(p.as_str())))
-            || self.domains.iter().any(|d| d.matches(&input.host))
-            || self.services.iter().any(|s| service_matches(s, input.cluster.as_deref()))
+        let route = input.route.as_deref().unwrap_or_default();
+        let route_listed = || self.routes.iter().any(|r| r == route);
+        let service_listed = || self.services.iter().any(|s| service_matches(s, input.cluster.as_deref()));
+        match self.kind {
+            Kind::Route => route_listed(),
+            Kind::RouteAndService => route_listed() && service_listed(),
+            Kind::Host => self.domains.iter().any(|d| d.matches(&input.host)),
+            Kind::Service => service_listed(),
+            Kind::RoutePrefix => self.route_prefixes.iter().any(|p| route.starts_with(p.as_str())),
+        }
     }
 
     /// Whether the rule needs the request host.
     fn uses_host(&self) -> bool {
-        !self.domains.is_empty()
+        self.kind == Kind::Host
     }
 }
 
-/// `_match_service_` entries name a service `fqdn` or `fqdn:port`, or a full cluster name.
+/// `_match_service_` entries name a service `fqdn` or `fqdn:port`; the cluster name must have
+/// the four parts `outbound|<port>|<subset>|<fqdn>`.
 fn service_matches(pattern: &str, cluster: Option<&str>) -> bool {
     let Some(cluster) = cluster else { return false };
-    if pattern == cluster {
-        return true;
-    }
-    // outbound|<port>|<subset>|<fqdn>
-    let mut parts = cluster.split('|');
-    let (Some(_dir), Some(port), Some(_subset), Some(fqdn)) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
+    let parts: Vec<&str> = cluster.split('|').collect();
+    let [_, port, _, fqdn] = parts.as_slice() else { return false };
     match pattern.rsplit_once(':') {
-        Some((name, p)) if p.bytes().all(|b| b.is_ascii_digit()) => name == fqdn && p == port,
-        _ => pattern == fqdn,
+        Some((name, p)) if name == *fqdn && p == *port => true,
+        _ => pattern == *fqdn,
     }
 }
 
@@ -127,12 +147,24 @@ pub struct Rule<P> {
 pub struct RuleSet<P> {
     global: Option<Shared<P>>,
     rules: Vec<Rule<P>>,
+    warnings: Vec<ConfigWarning>,
 }
 
 impl<P: Plugin> RuleSet<P> {
     /// Parses, validates and compiles a whole plugin configuration (JSON bytes as Higress
-    /// delivers them). An empty buffer is treated as `{}`.
+    /// delivers them) in the plugin's [`ConfigStyle`], and logs its warnings. An empty buffer is
+    /// treated as `{}`.
     pub fn compile(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let set = Self::compile_quietly(bytes)?;
+        for w in &set.warnings {
+            crate::warn!("{w}");
+        }
+        Ok(set)
+    }
+
+    /// [`RuleSet::compile`] without logging the warnings (see [`RuleSet::warnings`]).
+    pub fn compile_quietly(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let style = P::CONFIG_STYLE;
         let root = ConfigPath::root(P::NAME);
         let text = std::str::from_utf8(bytes).map_err(|_| root.error("configuration is not UTF-8"))?;
         let value: Value = if text.trim().is_empty() {
@@ -143,15 +175,35 @@ impl<P: Plugin> RuleSet<P> {
         let Value::Object(mut top) = value else {
             return Err(root.error("the configuration must be a JSON object"));
         };
+        top.remove(PLUGIN_ID_KEY);
+        let strict = style.strict_key && top.remove(STRICT_KEY).is_some_and(|v| gjson::bool(&v));
         let raw_rules = match top.remove(RULES_KEY) {
             None => Vec::new(),
-            Some(Value::Array(items)) => items,
+            Some(v @ Value::Array(_)) => gjson::array(v),
+            Some(v) if style.rules == RuleConfigs::Own => gjson::array(v),
             Some(_) => return Err(root.field(RULES_KEY).error("must be an array of rules")),
         };
+        let mut warnings = Vec::new();
+        // wasm-go parses the global object only when it has keys besides `_rules_` (or the
+        // whole document is empty), and a failure there only matters without rules (199-213).
         let global = if top.is_empty() && !raw_rules.is_empty() {
             None
         } else {
-            Some(compile_one::<P>(Value::Object(top.clone()), &root)?)
+            match compile_one::<P>(Value::Object(top.clone()), &root, &style, &mut warnings) {
+                Ok(p) => Some(p),
+                Err(e) if style.tolerate_bad_global && !raw_rules.is_empty() => {
+                    warnings.push(ConfigWarning::new(
+                        &root,
+                        format!(
+                            "the global configuration is ignored ({}: {}); only routes a rule matches are served",
+                            if e.path.is_empty() { "(top level)" } else { &e.path },
+                            e.message
+                        ),
+                    ));
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         };
         let mut rules = Vec::with_capacity(raw_rules.len());
         for (i, raw) in raw_rules.into_iter().enumerate() {
@@ -160,12 +212,24 @@ impl<P: Plugin> RuleSet<P> {
                 return Err(at.error("a rule must be an object"));
             };
             let matcher = take_matcher(&mut rule, &at)?;
-            let mut merged = top.clone();
-            merged.extend(rule);
-            let plugin = compile_one::<P>(Value::Object(merged), &at)?;
+            let config = match style.rules {
+                RuleConfigs::Own => rule,
+                RuleConfigs::OverGlobal => {
+                    let mut merged = top.clone();
+                    merged.extend(rule);
+                    merged
+                }
+            };
+            let plugin = compile_one::<P>(Value::Object(config), &at, &style, &mut warnings)?;
             rules.push(Rule { matcher, plugin });
         }
-        Ok(RuleSet { global, rules })
+        if strict {
+            if let Some(first) = warnings.into_iter().next() {
+                return Err(first.into_error());
+            }
+            warnings = Vec::new();
+        }
+        Ok(RuleSet { global, rules, warnings })
     }
 }
 
@@ -194,70 +258,118 @@ impl<P> RuleSet<P> {
     pub fn rules(&self) -> &[Rule<P>] {
         &self.rules
     }
+
+    /// What the configuration does that Higress accepts but its author may not have meant.
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
+    }
 }
 
-fn compile_one<P: Plugin>(value: Value, at: &ConfigPath) -> Result<Shared<P>, ConfigError> {
-    let config: P::Config = deserialize_at(value, at)?;
+fn compile_one<P: Plugin>(
+    mut value: Value,
+    at: &ConfigPath,
+    style: &ConfigStyle,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Shared<P>, ConfigError> {
+    if let Some(prepare) = style.prepare {
+        prepare(&mut value, at, warnings)?;
+    }
+    let config: P::Config = match style.unknown_keys {
+        UnknownKeys::Reject => deserialize_at(value, at)?,
+        UnknownKeys::Warn => deserialize_lenient(value, at, warnings)?,
+    };
     P::compile(config, at).map(Shared::new)
 }
 
+/// Removes the `_match_*_` keys from `rule` and reads them as wasm-go does.
 fn take_matcher(rule: &mut Map<String, Value>, at: &ConfigPath) -> Result<Matcher, ConfigError> {
-    let mut list = |key: &str| -> Result<Vec<String>, ConfigError> {
-        let here = at.field(key);
-        match rule.remove(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) if !s.trim().is_empty() => Ok(s),
-                    _ => Err(here.index(i).error("must be a non-empty string")),
-                })
-                .collect(),
-            Some(_) => Err(here.error("must be an array of strings")),
+    // gjson: `Array()` of a scalar is a list of one; `String()` of each item (307-362).
+    let mut list = |key: &str, keep_empty: bool| -> Vec<String> {
+        let items = rule.remove(key).map(gjson::array).unwrap_or_default();
+        items.iter().map(gjson::string).filter(|s| keep_empty || !s.is_empty()).collect()
+    };
+    let routes = list(MATCH_ROUTE, false);
+    let domains: Vec<DomainPattern> = list(MATCH_DOMAIN, true).iter().map(|d| DomainPattern::parse(d)).collect();
+    let services = list(MATCH_SERVICE, false);
+    let route_prefixes = list(MATCH_ROUTE_PREFIX, false);
+    let kind = match (!routes.is_empty(), !domains.is_empty(), !services.is_empty(), !route_prefixes.is_empty()) {
+        (true, _, true, _) => Kind::RouteAndService,
+        (true, _, false, _) => Kind::Route,
+        (false, true, _, _) => Kind::Host,
+        (false, false, true, _) => Kind::Service,
+        (false, false, false, true) => Kind::RoutePrefix,
+        (false, false, false, false) => {
+            return Err(at.error(format!(
+                "a rule needs a non-empty {MATCH_ROUTE}, {MATCH_DOMAIN}, {MATCH_SERVICE} or {MATCH_ROUTE_PREFIX}"
+            )));
         }
     };
-    let routes = list(MATCH_ROUTE)?;
-    let raw_domains = list(MATCH_DOMAIN)?;
-    let services = list(MATCH_SERVICE)?;
-    let route_prefixes = list(MATCH_ROUTE_PREFIX)?;
-    let domains = raw_domains
-        .iter()
-        .enumerate()
-        .map(|(i, d)| DomainPattern::parse(d).map_err(|e| at.field(MATCH_DOMAIN).index(i).error(e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    if routes.is_empty() && domains.is_empty() && services.is_empty() && route_prefixes.is_empty() {
-        return Err(at.error(format!(
-            "a rule needs a non-empty {MATCH_ROUTE}, {MATCH_DOMAIN}, {MATCH_SERVICE} or {MATCH_ROUTE_PREFIX}"
-        )));
-    }
-    Ok(Matcher { routes, domains, services, route_prefixes })
+    Ok(Matcher { kind, routes, domains, services, route_prefixes })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn domain_patterns_match_like_higress() {
-        let p = |s: &str| DomainPattern::parse(s).unwrap();
-        assert!(p("*.example.com").matches("api.example.com"));
-        assert!(!p("*.example.com").matches("example.com"));
-        assert!(p("example.*").matches("example.org"));
-        assert!(p("Example.COM").matches("example.com"));
-        assert!(p("*").matches("anything"));
-        assert!(!p("a.com").matches("b.com"));
-        assert!(DomainPattern::parse("a.*.com").is_err());
+    fn matcher(rule: Value) -> Matcher {
+        let Value::Object(mut rule) = rule else { panic!("not an object") };
+        take_matcher(&mut rule, &ConfigPath::root("p")).unwrap()
     }
 
+    fn input(route: Option<&str>, host: &str, cluster: Option<&str>) -> MatchInput {
+        MatchInput { route: route.map(String::from), host: host.to_string(), cluster: cluster.map(String::from) }
+    }
+
+    /// rule_matcher.go 343-362 and 381-402: `*` starts a suffix, ends a prefix, else exact.
     #[test]
-    fn services_match_by_fqdn_port_or_cluster() {
+    fn domain_patterns_match_like_wasm_go() {
+        let p = DomainPattern::parse;
+        assert!(p("*.example.com").matches("api.example.com"));
+        assert!(!p("*.example.com").matches("example.com"));
+        assert!(p("*example.com").matches("example.com"));
+        assert!(p("*example.com").matches("badexample.com"));
+        assert!(p("example.*").matches("example.org"));
+        assert!(p("*").matches("anything"));
+        assert_eq!(p("a.*.com"), DomainPattern::Exact("a.*.com".into()));
+        assert_eq!(p("*a*"), DomainPattern::Suffix("a*".into()));
+        assert!(!p("a.com").matches("b.com"));
+    }
+
+    /// rule_matcher.go 404-420: `fqdn` or `fqdn:port` against `outbound|port|subset|fqdn`.
+    #[test]
+    fn services_match_by_fqdn_or_fqdn_and_port() {
         let c = Some("outbound|8080||backend.default.svc.cluster.local");
         assert!(service_matches("backend.default.svc.cluster.local", c));
         assert!(service_matches("backend.default.svc.cluster.local:8080", c));
         assert!(!service_matches("backend.default.svc.cluster.local:80", c));
-        assert!(service_matches("outbound|8080||backend.default.svc.cluster.local", c));
-        assert!(!service_matches("other", c));
+        assert!(!service_matches("outbound|8080||backend.default.svc.cluster.local", c));
+        assert!(!service_matches("backend", Some("backend")));
         assert!(!service_matches("backend", None));
+    }
+
+    /// rule_matcher.go 236-247 and 159-166: route beats domain; route plus service needs both.
+    #[test]
+    fn a_rule_matches_on_its_highest_kind_only() {
+        let m = matcher(serde_json::json!({"_match_route_": ["r"], "_match_domain_": ["*"]}));
+        assert!(m.matches(&input(Some("r"), "x.io", None)));
+        assert!(!m.matches(&input(Some("other"), "x.io", None)), "the domain is ignored next to a route");
+        let m = matcher(serde_json::json!({"_match_route_": ["r"], "_match_service_": ["svc.dns"]}));
+        assert!(m.matches(&input(Some("r"), "x.io", Some("outbound|80||svc.dns"))));
+        assert!(!m.matches(&input(Some("r"), "x.io", Some("outbound|80||other.dns"))));
+        assert!(!m.matches(&input(Some("s"), "x.io", Some("outbound|80||svc.dns"))));
+        let m = matcher(serde_json::json!({"_match_domain_": ["a.io"], "_match_service_": ["svc.dns"]}));
+        assert!(m.matches(&input(None, "a.io", None)), "domain beats service");
+        assert!(!m.matches(&input(None, "b.io", Some("outbound|80||svc.dns"))));
+    }
+
+    /// rule_matcher.go 307-341: empty route, service and prefix names are skipped.
+    #[test]
+    fn empty_names_are_skipped_and_scalars_are_lists_of_one() {
+        let m = matcher(serde_json::json!({"_match_route_": ["", "r"], "_match_service_": [""]}));
+        assert_eq!(m.kind, Kind::Route);
+        let m = matcher(serde_json::json!({"_match_route_": "r"}));
+        assert!(m.matches(&input(Some("r"), "", None)));
+        let Value::Object(mut rule) = serde_json::json!({"_match_route_": [""]}) else { unreachable!() };
+        assert!(take_matcher(&mut rule, &ConfigPath::root("p")).is_err());
     }
 }

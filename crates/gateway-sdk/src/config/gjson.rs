@@ -1,0 +1,167 @@
+//! Values read the way Higress's Go plugins read them: `tidwall/gjson` v1.18.0's `String`,
+//! `Bool`, `Int`, `Uint` and `Array` (gjson.go lines 72-145), so a plugin can accept what a Go
+//! plugin accepts (`"10"` for a number, `"true"` or `1` for a boolean, a float or a boolean for a
+//! string) and then deserialize the normalized value with serde as usual.
+//!
+//! The `coerce_*` helpers rewrite one member of an object in place, and only when it is present
+//! (gjson's `Exists`, which is true for `null` too).
+
+use serde_json::{Map, Number, Value};
+
+/// gjson `String()`: strings as they are, numbers in their shortest decimal form (no exponent),
+/// `true`/`false`, `""` for `null`, objects and arrays as JSON text.
+pub fn string(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => number_text(n),
+        Value::Array(_) | Value::Object(_) => v.to_string(),
+    }
+}
+
+fn number_text(n: &Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    // Go's strconv.FormatFloat(f, 'f', -1, 64) and Rust's `Display` for f64 both print the
+    // shortest round-tripping decimal without an exponent.
+    n.as_f64().map(|f| f.to_string()).unwrap_or_else(|| n.to_string())
+}
+
+/// gjson `Bool()`: `true`; strings `1 t true` (any case) are true; numbers other than 0.
+pub fn bool(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => matches!(s.to_ascii_lowercase().as_str(), "1" | "t" | "true"),
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
+    }
+}
+
+/// gjson `Int()`: `true` is 1; strings of an optional `-` and digits only (else 0); numbers
+/// truncated toward zero; anything else 0.
+pub fn int(v: &Value) -> i64 {
+    match v {
+        Value::Bool(true) => 1,
+        Value::String(s) => parse_int(s).unwrap_or(0),
+        Value::Number(n) => {
+            n.as_i64().or_else(|| n.as_u64().map(|u| u as i64)).or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+/// gjson `Uint()`: like [`int`], but strings are digits only. `None` for a negative number,
+/// which Go converts with an implementation-defined `uint64(float64)`.
+pub fn uint(v: &Value) -> Option<u64> {
+    match v {
+        Value::Bool(true) => Some(1),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok().or(Some(0)),
+        Value::Number(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => Some(u),
+            (None, Some(f)) if f >= 0.0 => Some(f as u64),
+            _ => None,
+        },
+        _ => Some(0),
+    }
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// gjson `Array()`: `null` is empty, an array is itself, anything else a list of one.
+pub fn array(v: Value) -> Vec<Value> {
+    match v {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items,
+        other => vec![other],
+    }
+}
+
+/// Rewrites `obj[key]` (when present) as a string, as gjson `String()` reads it.
+pub fn coerce_string(obj: &mut Map<String, Value>, key: &str) {
+    if let Some(v) = obj.get_mut(key) {
+        if !v.is_string() {
+            *v = Value::String(string(v));
+        }
+    }
+}
+
+/// Rewrites `obj[key]` (when present) as a boolean, as gjson `Bool()` reads it.
+pub fn coerce_bool(obj: &mut Map<String, Value>, key: &str) {
+    if let Some(v) = obj.get_mut(key) {
+        *v = Value::Bool(bool(v));
+    }
+}
+
+/// Rewrites `obj[key]` (when present) as an integer, as gjson `Int()` reads it.
+pub fn coerce_int(obj: &mut Map<String, Value>, key: &str) {
+    if let Some(v) = obj.get_mut(key) {
+        *v = Value::from(int(v));
+    }
+}
+
+/// Rewrites `obj[key]` (when present) as a list, as gjson `Array()` reads it.
+pub fn coerce_array(obj: &mut Map<String, Value>, key: &str) {
+    if let Some(v) = obj.get_mut(key) {
+        if !v.is_array() {
+            *v = Value::Array(array(v.take()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strings_read_like_gjson() {
+        assert_eq!(string(&json!(102234)), "102234");
+        assert_eq!(string(&json!(1.5)), "1.5");
+        assert_eq!(string(&json!(1.0)), "1");
+        assert_eq!(string(&json!(1e21)), "1000000000000000000000");
+        assert_eq!(string(&json!(true)), "true");
+        assert_eq!(string(&json!(false)), "false");
+        assert_eq!(string(&json!(null)), "");
+        assert_eq!(string(&json!("x")), "x");
+    }
+
+    #[test]
+    fn booleans_read_like_gjson() {
+        for t in [json!(true), json!("true"), json!("TRUE"), json!("t"), json!("1"), json!(2), json!(0.5)] {
+            assert!(bool(&t), "{t}");
+        }
+        for f in [json!(false), json!("false"), json!("yes"), json!(""), json!(0), json!(null), json!({})] {
+            assert!(!bool(&f), "{f}");
+        }
+    }
+
+    #[test]
+    fn integers_read_like_gjson() {
+        assert_eq!(int(&json!("10")), 10);
+        assert_eq!(int(&json!("-3")), -3);
+        assert_eq!(int(&json!("10.5")), 0);
+        assert_eq!(int(&json!(" 10")), 0);
+        assert_eq!(int(&json!(10.9)), 10);
+        assert_eq!(int(&json!(true)), 1);
+        assert_eq!(int(&json!(null)), 0);
+        assert_eq!(uint(&json!("429")), Some(429));
+        assert_eq!(uint(&json!("-1")), Some(0));
+        assert_eq!(uint(&json!(4_294_967_296u64)), Some(4_294_967_296));
+        assert_eq!(uint(&json!(-1)), None);
+    }
+
+    #[test]
+    fn arrays_read_like_gjson() {
+        assert_eq!(array(json!(null)), Vec::<Value>::new());
+        assert_eq!(array(json!("a")), vec![json!("a")]);
+        assert_eq!(array(json!([1, 2])), vec![json!(1), json!(2)]);
+    }
+}
