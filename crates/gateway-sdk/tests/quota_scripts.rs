@@ -95,6 +95,39 @@ fn several_units_and_zero_units() {
 }
 
 #[test]
+fn up_to_checks_reserve_what_fits_and_admit_while_the_least_fits() {
+    let mut redis = Redis::start();
+    for algorithm in [Algorithm::Fixed, Algorithm::Sliding] {
+        let s = store(algorithm);
+        let id = format!("upto-{algorithm:?}");
+        let windows = [Window::new(60, 200), Window::new(3600, 1000)];
+        let run = |redis: &mut Redis, units: u64, least: u64| {
+            let plan = s.plan_up_to(&id, &windows, units, least, T0);
+            plan.outcome(redis.eval(s.check_script().source(), &plan.keys, &plan.args)).unwrap()
+        };
+        let first = run(&mut redis, 1030, 6);
+        assert_eq!(first.reservation.as_ref().map(|r| r.units), Some(200), "{algorithm:?}: all the minute has");
+        assert_eq!((first.windows[0].used, first.windows[1].used), (200, 200));
+        let no = run(&mut redis, 1030, 6);
+        assert_eq!((no.admitted, no.rejected_by), (false, Some(0)), "{algorithm:?}: nothing left for the least");
+        assert_eq!(no.windows[0].used, 200, "a rejection charges nothing");
+        // Give back 40: 40 left, 30 reserved of the 30 asked, then the last 10 of another 30.
+        let plan = s.plan_up_to(&id, &windows, 1030, 6, T0);
+        let (keys, args) = first.reservation.as_ref().unwrap().settle_plan(-40);
+        assert!(matches!(redis.eval(s.settle_script().source(), &keys, &args), Reply::Array(_)));
+        let some = run(&mut redis, 30, 6);
+        assert_eq!(some.reservation.as_ref().map(|r| r.units), Some(30), "{algorithm:?}");
+        let rest = run(&mut redis, 30, 6);
+        assert_eq!(rest.reservation.as_ref().map(|r| r.units), Some(10), "{algorithm:?}: the last 10");
+        assert_eq!(plan.least(), Some(6));
+        // Least 0 admits while used <= quota (Higress's check) and charges nothing.
+        let zero = run(&mut redis, 0, 0);
+        assert!(zero.admitted && zero.reservation.is_none(), "{algorithm:?}: 200 of 200 used still admits");
+        assert!(!run(&mut redis, 1, 1).admitted);
+    }
+}
+
+#[test]
 fn sliding_windows_never_admit_more_than_the_quota_in_any_span() {
     let mut redis = Redis::start();
     let s = store(Algorithm::Sliding);

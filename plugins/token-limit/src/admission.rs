@@ -1,13 +1,25 @@
 //! Admission against Redis, one call each way: at request time check every window and reserve
-//! the estimate (or, with `reservation: off`, only check); at the end settle the reservation to
-//! the real usage (or charge the usage). Redis failures go through `failure_mode` and the
-//! circuit breaker, with the SDK's local per-gateway fallback while it is open.
+//! what fits of the estimate, at least its lower bound (or, with `reservation: off`, only
+//! check, as Higress: admitted while used <= quota); at the end settle the reservation to the
+//! real usage (or charge the usage). Redis failures go through `failure_mode` and the circuit
+//! breaker, with the SDK's local per-gateway fallback while it is open; usage that cannot be
+//! charged then waits in a bounded per-worker queue until Redis answers again.
 
+use std::collections::VecDeque;
+
+use gateway_sdk::WorkerState;
+use gateway_sdk::metrics::Counter;
 use gateway_sdk::prelude::*;
 use gateway_sdk::quota::{FailureMode, FailurePolicy, Outcome, QuotaStore, Reservation, Route, Window};
 use gateway_sdk::time::now_millis;
 
+use crate::request::Estimate;
+
 const CHARGE_LUA: &str = include_str!("charge.lua");
+
+/// Charges kept while Redis cannot take them; when full, the oldest is dropped (and counted
+/// in `token_limit.charges_dropped`).
+pub const PENDING_CAPACITY: usize = 1024;
 
 /// Redis access of one compiled configuration.
 #[derive(Debug)]
@@ -16,6 +28,25 @@ pub struct Admission {
     charge: Script,
     failure: FailurePolicy,
     reservation: bool,
+    pending: WorkerState<Pending>,
+    dropped: Counter,
+}
+
+/// Charges waiting for Redis, per worker.
+#[derive(Debug, Default)]
+struct Pending {
+    queue: VecDeque<PendingCharge>,
+    flushing: bool,
+}
+
+/// Usage to add to some counters once Redis answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PendingCharge {
+    keys: Vec<String>,
+    /// When each counter's window ends (ms since the epoch, grace included): a charge for a
+    /// window that is over is not worth making.
+    ends_ms: Vec<u64>,
+    tokens: u64,
 }
 
 /// What a request was allowed with, and how to settle it.
@@ -23,13 +54,13 @@ pub struct Admission {
 pub struct Ticket {
     /// Tokens reserved in Redis (0 without a reservation).
     pub reserved: u64,
-    /// The estimate (charged when usage is missing and the config says so).
-    pub estimate: u64,
+    /// What the request was estimated at.
+    pub estimate: Estimate,
     /// The windows as seen at admission (for quota headers).
     pub outcome: Option<Outcome>,
     reservation: Option<Reservation>,
-    /// Counters to charge afterwards (`reservation: off`, or Redis failed at request time):
-    /// the keys and the TTL each gets if the charge creates it.
+    /// Counters to charge afterwards (`reservation: off`, nothing reserved, or Redis failed
+    /// at request time): the keys and when each one's window ends.
     charge_to: Option<(Vec<String>, Vec<u64>)>,
 }
 
@@ -40,6 +71,13 @@ pub enum Decision {
     Admitted(Ticket),
     /// Over quota.
     Rejected(Outcome),
+    /// The request needs more than this window's whole quota: waiting never helps.
+    TooLarge {
+        /// The least the request needs.
+        needed: u64,
+        /// The window that can never fit it.
+        window: Window,
+    },
     /// Redis failed and `failure_mode: deny`.
     Unavailable,
 }
@@ -51,6 +89,8 @@ pub enum Settled {
     Called,
     /// Nothing needed doing (no change, or nothing tracked in Redis).
     Nothing,
+    /// Redis is down: the charge waits in the queue.
+    Queued,
 }
 
 impl Admission {
@@ -61,25 +101,35 @@ impl Admission {
             charge: Script::new(CHARGE_LUA),
             failure,
             reservation,
+            pending: WorkerState::new(Pending::default()),
+            dropped: Counter::new("token_limit.charges_dropped"),
         }
     }
 
-    /// Checks (and with reservations, reserves `estimate`) in one Redis call.
-    pub async fn admit(&self, counter_id: &str, windows: &[Window], estimate: u64) -> Decision {
-        let units = if self.reservation { estimate } else { 0 };
+    /// Checks and reserves what fits of `estimate` (at least its lower bound) in one Redis
+    /// call; with `reservation: off` only checks.
+    pub async fn admit(&self, counter_id: &str, windows: &[Window], estimate: Estimate) -> Decision {
+        if self.reservation
+            && let Some(w) = windows.iter().find(|w| estimate.least > w.quota)
+        {
+            return Decision::TooLarge { needed: estimate.least, window: w.clone() };
+        }
+        let (want, least) = if self.reservation { (estimate.want, estimate.least) } else { (0, 0) };
         let now = now_millis();
-        let plan = self.store.plan(counter_id, windows, units, now);
-        let charge_to = (plan.keys.clone(), plan.ttls_ms.clone());
+        let plan = self.store.plan_up_to(counter_id, windows, want, least, now);
+        let ends: Vec<u64> = plan.ttls_ms.iter().map(|t| now.saturating_add(*t)).collect();
+        let charge_to = Some((plan.keys.clone(), ends));
         match self.failure.route() {
             Route::Local => {
                 if self.failure.mode == FailureMode::Deny {
                     return Decision::Unavailable;
                 }
-                let outcome = self.failure.fallback(counter_id, windows, estimate, now);
-                if !outcome.admitted {
-                    return Decision::Rejected(outcome);
+                match self.fallback(counter_id, windows, want, least, now) {
+                    Ok(outcome) => {
+                        Decision::Admitted(Ticket { estimate, outcome: Some(outcome), charge_to, ..Ticket::default() })
+                    }
+                    Err(outcome) => Decision::Rejected(outcome),
                 }
-                Decision::Admitted(Ticket { estimate, outcome: Some(outcome), ..Ticket::default() })
             }
             Route::Redis { .. } => match self.store.check(&plan).await {
                 Ok(outcome) => {
@@ -89,7 +139,9 @@ impl Admission {
                     }
                     let reservation = outcome.reservation.clone();
                     let reserved = reservation.as_ref().map_or(0, |r| r.units);
-                    let charge_to = (!self.reservation).then_some(charge_to);
+                    // Nothing reserved (reservation off, a request that is not a completion):
+                    // the usage is added afterwards.
+                    let charge_to = reservation.is_none().then_some(charge_to).flatten();
                     Decision::Admitted(Ticket { reserved, estimate, outcome: Some(outcome), reservation, charge_to })
                 }
                 Err(e) => {
@@ -98,38 +150,136 @@ impl Admission {
                     if self.failure.mode == FailureMode::Deny {
                         return Decision::Unavailable;
                     }
-                    // Let it through and try to charge the usage afterwards.
-                    Decision::Admitted(Ticket { estimate, charge_to: Some(charge_to), ..Ticket::default() })
+                    // Let it through and charge the usage afterwards.
+                    Decision::Admitted(Ticket { estimate, charge_to, ..Ticket::default() })
                 }
             },
         }
     }
 
+    /// The local decision while the breaker is open: what fits of `want` (at least `least`)
+    /// in each window's share of this gateway.
+    fn fallback(
+        &self,
+        counter_id: &str,
+        windows: &[Window],
+        want: u64,
+        least: u64,
+        now: u64,
+    ) -> Result<Outcome, Outcome> {
+        let probe = self.failure.fallback(counter_id, windows, 0, now);
+        let room = probe.windows.iter().map(|w| w.remaining()).min().unwrap_or(0);
+        if !probe.admitted || room < least {
+            let mut rejected = probe;
+            rejected.admitted = false;
+            rejected.rejected_by =
+                rejected.rejected_by.or_else(|| rejected.windows.iter().position(|w| w.remaining() < least));
+            return Err(rejected);
+        }
+        let units = want.min(room).max(least);
+        if units == 0 {
+            return Ok(probe);
+        }
+        let outcome = self.failure.fallback(counter_id, windows, units, now);
+        if outcome.admitted { Ok(outcome) } else { Err(outcome) }
+    }
+
     /// Brings Redis to `total` tokens for this request: settles the reservation by the
-    /// difference, or charges `total` after the fact. At most one Redis call.
+    /// difference, or charges `total` after the fact (queued while Redis is down). At most
+    /// one Redis call.
     pub async fn settle(&self, ticket: &Ticket, total: u64) -> Result<Settled, RedisError> {
-        let result = if let Some(reservation) = &ticket.reservation {
+        if let Some(reservation) = &ticket.reservation {
             let delta = i64::try_from(total)
                 .unwrap_or(i64::MAX)
                 .saturating_sub(i64::try_from(ticket.reserved).unwrap_or(i64::MAX));
             if delta == 0 {
                 return Ok(Settled::Nothing);
             }
-            self.store.settle(reservation, delta).await
-        } else if let Some((keys, ttls)) = &ticket.charge_to {
-            if total == 0 {
-                return Ok(Settled::Nothing);
+            let result = self.store.settle(reservation, delta).await;
+            match &result {
+                Ok(()) => self.failure.record_success(),
+                Err(e) => self.failure.record_failure(e),
             }
-            let mut args = vec![total.to_string()];
-            args.extend(ttls.iter().map(u64::to_string));
-            self.charge.run(self.store.client(), keys, &args).await.map(|_| ())
-        } else {
-            return Ok(Settled::Nothing);
-        };
-        match &result {
-            Ok(()) => self.failure.record_success(),
-            Err(e) => self.failure.record_failure(e),
+            return result.map(|()| Settled::Called);
         }
-        result.map(|()| Settled::Called)
+        let Some((keys, ends)) = &ticket.charge_to else { return Ok(Settled::Nothing) };
+        if total == 0 {
+            return Ok(Settled::Nothing);
+        }
+        let charge = PendingCharge { keys: keys.clone(), ends_ms: ends.clone(), tokens: total };
+        if self.failure.breaker_open() {
+            self.enqueue(charge);
+            return Ok(Settled::Queued);
+        }
+        match self.run_charge(&charge, now_millis()).await {
+            Ok(()) => {
+                self.failure.record_success();
+                Ok(Settled::Called)
+            }
+            Err(e) => {
+                self.failure.record_failure(&e);
+                if e.unavailable().is_some() {
+                    self.enqueue(charge);
+                    return Ok(Settled::Queued);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn run_charge(&self, charge: &PendingCharge, now: u64) -> Result<(), RedisError> {
+        let mut args = vec![charge.tokens.to_string()];
+        args.extend(charge.ends_ms.iter().map(|end| end.saturating_sub(now).max(1).to_string()));
+        self.charge.run(self.store.client(), &charge.keys, &args).await.map(|_| ())
+    }
+
+    fn enqueue(&self, charge: PendingCharge) {
+        let dropped = self.pending.with(|p| {
+            if let Some(same) = p.queue.iter_mut().find(|c| c.keys == charge.keys) {
+                same.tokens = same.tokens.saturating_add(charge.tokens);
+                return None;
+            }
+            let dropped = (p.queue.len() >= PENDING_CAPACITY).then(|| p.queue.pop_front()).flatten();
+            p.queue.push_back(charge);
+            dropped
+        });
+        if let Some(d) = dropped {
+            self.dropped.inc();
+            gateway_sdk::warn!("token-limit: {PENDING_CAPACITY} charges wait for Redis; dropped {} tokens", d.tokens);
+        }
+    }
+
+    /// Whether charges wait for Redis and nobody is sending them yet (then call
+    /// [`Admission::flush`] from a detached task).
+    pub fn should_flush(&self) -> bool {
+        !self.failure.breaker_open() && self.pending.with(|p| !p.queue.is_empty() && !p.flushing)
+    }
+
+    /// Sends the waiting charges, one call each, oldest first; stops at the first failure
+    /// (the charge goes back to the front). Charges whose windows are over are dropped.
+    pub async fn flush(&self) {
+        if !self.pending.with(|p| !std::mem::replace(&mut p.flushing, true)) {
+            return;
+        }
+        loop {
+            let now = now_millis();
+            let next = self.pending.with(|p| {
+                while let Some(c) = p.queue.pop_front() {
+                    if c.ends_ms.iter().any(|end| *end > now) {
+                        return Some(c);
+                    }
+                }
+                None
+            });
+            let Some(charge) = next else { break };
+            if let Err(e) = self.run_charge(&charge, now).await {
+                self.failure.record_failure(&e);
+                gateway_sdk::debug!("token-limit: a waiting charge failed again ({e}); kept");
+                self.pending.with(|p| p.queue.push_front(charge));
+                break;
+            }
+            self.failure.record_success();
+        }
+        self.pending.with(|p| p.flushing = false);
     }
 }

@@ -8,6 +8,7 @@ use gateway_sdk::prelude::*;
 use gateway_sdk::quota::{FailureMode, KeySelector, RuleItemConfig, Tokens, Window, Zone};
 use serde::{Deserialize, Deserializer};
 
+use crate::settlement::AbortCharge;
 use crate::usage::{CustomPaths, Extractor, Format, Weights};
 
 /// The configuration as written.
@@ -39,12 +40,23 @@ pub struct Config {
     /// Characters per token for the prompt estimate (default 4).
     #[serde(default = "default_chars_per_token")]
     pub chars_per_token: i64,
-    /// On an upstream error or an aborted stream without usage, refund the reservation (default true).
+    /// On an upstream error, or a stream that ended before any answer, without usage: refund
+    /// the reservation (default true).
     #[serde(default = "yes")]
     pub refund_on_error: bool,
     /// A successful response without usage: `charge_estimate` (default) or `refund`.
     #[serde(default)]
     pub on_missing_usage: MissingUsage,
+    /// A successful answer that ended early (client closed, upstream reset) without usage:
+    /// `charge_streamed` (default), `charge_estimate` or `refund`.
+    #[serde(default)]
+    pub on_abort: AbortCharge,
+    /// Tokens per media part (image, audio, file) in the prompt estimate (default 765).
+    #[serde(default = "default_media_tokens")]
+    pub media_tokens: i64,
+    /// Status of the answer to a request that can never fit a window's whole quota (default 413).
+    #[serde(default = "default_too_large_code")]
+    pub request_too_large_code: u16,
     /// Add `stream_options.include_usage` to streaming OpenAI-style requests (default true).
     #[serde(default = "yes")]
     pub include_usage: bool,
@@ -150,6 +162,13 @@ fn default_max_tokens() -> i64 {
 fn default_chars_per_token() -> i64 {
     4
 }
+/// What OpenAI charges for one 1024×1024 image at high detail.
+fn default_media_tokens() -> i64 {
+    765
+}
+fn default_too_large_code() -> u16 {
+    413
+}
 fn yes() -> bool {
     true
 }
@@ -190,6 +209,14 @@ pub struct Settings {
     pub refund_on_error: bool,
     /// Missing usage on success.
     pub on_missing_usage: MissingUsage,
+    /// Missing usage after an early end of a successful answer.
+    pub on_abort: AbortCharge,
+    /// Tokens per media part.
+    pub media_tokens: u64,
+    /// Status for a request larger than a whole quota.
+    pub request_too_large_code: u16,
+    /// `rejected_msg` is itself a JSON document: sent as the rejection body, as Higress does.
+    pub rejected_body_is_json: bool,
     /// Inject `include_usage`.
     pub include_usage: bool,
     /// Usage reader.
@@ -290,6 +317,12 @@ impl Config {
             chars_per_token: positive(self.chars_per_token, &at.field("chars_per_token"))?,
             refund_on_error: self.refund_on_error,
             on_missing_usage: self.on_missing_usage,
+            on_abort: self.on_abort,
+            media_tokens: u64::try_from(self.media_tokens)
+                .map_err(|_| at.field("media_tokens").error(format!("must be 0 or more, got {}", self.media_tokens)))?,
+            request_too_large_code: status(self.request_too_large_code, &at.field("request_too_large_code"))?,
+            rejected_body_is_json: serde_json::from_str::<serde_json::Value>(&self.rejected_msg)
+                .is_ok_and(|v| v.is_object() || v.is_array()),
             include_usage: self.include_usage,
             extractor,
             weights,

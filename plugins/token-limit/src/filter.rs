@@ -4,15 +4,18 @@
 use gateway_sdk::prelude::*;
 use gateway_sdk::quota::headers::{HeaderOptions, admitted_headers, rejected_headers};
 use gateway_sdk::quota::{Outcome, Window};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::TokenLimit;
 use crate::admission::{Decision, Settled, Ticket};
 use crate::config::Limits;
-use crate::request::{self, RequestInfo};
+use crate::request::{self, Estimate, EstimateRules, RequestInfo};
 use crate::scan::Scanner;
-use crate::settlement::{Ending, MissingPolicy, decide};
+use crate::settlement::{Costs, Ending, MissingPolicy, decide};
 use crate::usage::{Extractor, Format};
+
+/// Higress ai-token-ratelimit's reset header on rejections (seconds).
+const X_TOKEN_RATELIMIT_RESET: &str = "x-tokenratelimit-reset";
 
 /// Per-request state.
 pub struct TokenFilter {
@@ -20,11 +23,15 @@ pub struct TokenFilter {
     target: Option<(String, Vec<Window>)>,
     request_mode: BodyMode,
     response_mode: BodyMode,
-    anthropic: bool,
+    /// The route is Anthropic's Messages API (`.../messages`): no `include_usage`.
+    anthropic_route: bool,
+    /// The route is an embeddings API: no output tokens are generated.
+    embeddings: bool,
     request: Option<RequestInfo>,
     ticket: Option<Ticket>,
     scanner: Option<Scanner>,
     status: u16,
+    body_seen: bool,
     /// The response ended before the request was admitted (the upstream answered early):
     /// settled as soon as the admission gives a ticket.
     ended_early: Option<Ending>,
@@ -37,40 +44,45 @@ impl TokenFilter {
             target: None,
             request_mode: BodyMode::Skip,
             response_mode: BodyMode::Skip,
-            anthropic: false,
+            anthropic_route: false,
+            embeddings: false,
             request: None,
             ticket: None,
             scanner: None,
             status: 0,
+            body_seen: false,
             ended_early: None,
         }
     }
 
+    /// Whether `include_usage` may be added on this route (the body decides the rest).
     fn may_inject(&self) -> bool {
         let s = &self.plugin.settings;
-        s.include_usage && !self.anthropic && matches!(s.extractor, Extractor::BuiltIn(Format::Auto | Format::Openai))
+        s.include_usage
+            && !self.anthropic_route
+            && matches!(s.extractor, Extractor::BuiltIn(Format::Auto | Format::Openai))
     }
 
-    async fn admit(&mut self, estimate: u64) -> Flow {
+    async fn admit(&mut self, estimate: Estimate) -> Flow {
         let Some((counter_id, windows)) = self.target.take() else { return Flow::Continue };
         let plugin = self.plugin.clone();
         // The reservation completes even if the stream ends while it is in flight; a ticket
         // nobody is left to settle is refunded at once.
         let (reserving, refunding) = (plugin.clone(), plugin.clone());
-        let decision = gateway_sdk::task::spawn(async move {
-            reserving.admission.admit(&counter_id, &windows, estimate).await
-        })
-        .on_abandon(move |decision| {
-            if let Decision::Admitted(ticket) = decision {
-                refunding.metrics.refunded.add(ticket.reserved);
-                gateway_sdk::task::spawn(async move {
-                    if let Err(e) = refunding.admission.settle(&ticket, 0).await {
-                        gateway_sdk::warn!("token-limit: refunding an abandoned reservation failed: {e}");
+        let decision =
+            gateway_sdk::task::spawn(async move { reserving.admission.admit(&counter_id, &windows, estimate).await })
+                .on_abandon(move |decision| {
+                    if let Decision::Admitted(ticket) = decision {
+                        refunding.metrics.refunded.add(ticket.reserved);
+                        gateway_sdk::task::spawn(async move {
+                            if let Err(e) = refunding.admission.settle(&ticket, 0).await {
+                                gateway_sdk::warn!("token-limit: refunding an abandoned reservation failed: {e}");
+                            }
+                        });
                     }
-                });
-            }
-        })
-        .await;
+                })
+                .await;
+        flush_if_due(&plugin);
         match decision {
             Decision::Admitted(ticket) => {
                 plugin.metrics.reserved.add(ticket.reserved);
@@ -84,6 +96,10 @@ impl TokenFilter {
                 plugin.metrics.rejected.inc();
                 Flow::Respond(self.rejection(&outcome))
             }
+            Decision::TooLarge { needed, window } => {
+                plugin.metrics.rejected.inc();
+                Flow::Respond(self.too_large(needed, &window))
+            }
             Decision::Unavailable => {
                 plugin.metrics.redis_errors.inc();
                 let body = json!({"error": {"message": "token quota unavailable", "type": "service_unavailable",
@@ -95,14 +111,36 @@ impl TokenFilter {
 
     fn rejection(&self, outcome: &Outcome) -> Response {
         let s = &self.plugin.settings;
-        let body = json!({"error": {"message": s.rejected_msg, "type": "rate_limit_exceeded",
-            "code": "token_quota_exceeded"}});
+        let mut response = if s.rejected_body_is_json {
+            // Higress sends `rejected_msg` as the body; a JSON one is kept as it is.
+            Response::new(s.rejected_code).header("content-type", "application/json").body(s.rejected_msg.as_bytes())
+        } else {
+            let body = json!({"error": {"message": s.rejected_msg, "type": "rate_limit_exceeded",
+                "code": "token_quota_exceeded"}});
+            Response::new(s.rejected_code).json(&body)
+        };
         let options = HeaderOptions { ietf: true, higress: s.show_limit_quota_header, unit: Some("tokens") };
-        let mut response = Response::new(s.rejected_code).json(&body);
         for (k, v) in rejected_headers(outcome, options) {
             response = response.header(k, v);
         }
+        if let Some(w) = outcome.tightest() {
+            response = response.header(X_TOKEN_RATELIMIT_RESET, w.reset_seconds().to_string());
+        }
         response
+    }
+
+    /// The answer to a request that can never fit: no `Retry-After`, since waiting never helps.
+    fn too_large(&self, needed: u64, window: &Window) -> Response {
+        let s = &self.plugin.settings;
+        let message = format!(
+            "This request needs at least {needed} tokens (its prompt estimate plus max_tokens), more than the whole \
+             quota of {} tokens per {}: it can never be admitted. Lower max_tokens or shorten the prompt.",
+            window.quota,
+            window.name()
+        );
+        let body = json!({"error": {"message": message, "type": "invalid_request_error",
+            "code": "token_quota_too_small"}});
+        Response::new(s.request_too_large_code).json(&body)
     }
 
     /// Settles the request: decides the final charge and sends it to Redis from a detached
@@ -110,23 +148,29 @@ impl TokenFilter {
     fn finish(&mut self, ending: Ending) {
         let Some(ticket) = self.ticket.take() else { return };
         let plugin = self.plugin.clone();
-        let extractor = &plugin.settings.extractor;
-        let scan = self.scanner.take().map(|mut s| s.finish(extractor)).unwrap_or_default();
+        let s = &plugin.settings;
+        let scan = self.scanner.take().map(|mut sc| sc.finish(&s.extractor)).unwrap_or_default();
         let policy = MissingPolicy {
-            refund_on_error: plugin.settings.refund_on_error,
-            on_success: plugin.settings.on_missing_usage,
+            refund_on_error: s.refund_on_error,
+            on_success: s.on_missing_usage,
+            on_abort: s.on_abort,
+            usage_only: !s.reservation,
+            chars_per_token: s.chars_per_token,
         };
-        let charge = decide(&scan, &plugin.settings.weights, ending, ticket.estimate, policy);
+        let kept = if ticket.reserved > 0 { ticket.reserved } else { ticket.estimate.want };
+        let costs = Costs { estimate: kept, prompt: ticket.estimate.prompt, completion: ticket.estimate.completion };
+        let charge = decide(&scan, &s.weights, ending, costs, policy);
         let m = &plugin.metrics;
         m.charged.add(charge.total);
         m.refunded.add(ticket.reserved.saturating_sub(charge.total));
         if charge.usage_missing {
             m.usage_missing.inc();
             gateway_sdk::warn!(
-                "token-limit: no usable usage in the response ({ending:?}, malformed: {}, invalid counts: {}); \
-                 charging {} of the {} reserved",
+                "token-limit: no usable usage in the response ({ending:?}, malformed: {}, invalid counts: {}, \
+                 streamed characters: {}); charging {} of the {} reserved",
                 scan.malformed,
                 scan.invalid,
+                scan.streamed_chars,
                 charge.total,
                 ticket.reserved
             );
@@ -135,13 +179,22 @@ impl TokenFilter {
         }
         gateway_sdk::spawn(async move {
             match plugin.admission.settle(&ticket, charge.total).await {
-                Ok(Settled::Called | Settled::Nothing) => {}
+                Ok(Settled::Called) => flush_if_due(&plugin),
+                Ok(Settled::Nothing | Settled::Queued) => {}
                 Err(e) => {
                     plugin.metrics.redis_errors.inc();
                     gateway_sdk::warn!("token-limit: settling {} tokens failed: {e}", charge.total);
                 }
             }
         });
+    }
+}
+
+/// Sends the charges that waited for Redis, once it answers again.
+fn flush_if_due(plugin: &Shared<TokenLimit>) {
+    if plugin.admission.should_flush() {
+        let plugin = plugin.clone();
+        gateway_sdk::spawn(async move { plugin.admission.flush().await });
     }
 }
 
@@ -155,9 +208,12 @@ impl HttpFilter for TokenFilter {
             return Flow::Continue;
         }
         self.target = target;
+        // A compressed answer could not be scanned for usage (Higress's AI plugins do the same).
+        ctx.remove_request_header("accept-encoding");
         let path = ctx.path();
         let path = path.split('?').next().unwrap_or_default();
-        self.anthropic = path.ends_with("/messages") || ctx.request_header("anthropic-version").is_some();
+        self.anthropic_route = path.ends_with("/messages");
+        self.embeddings = path.ends_with("/embeddings");
         let method = ctx.method();
         let has_body = !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS" | "DELETE")
             && ctx.request_header("content-length").is_none_or(|l| l.trim() != "0");
@@ -169,8 +225,8 @@ impl HttpFilter for TokenFilter {
             self.request_mode = BodyMode::Buffered;
             return Flow::Continue;
         }
-        let estimate = self.plugin.settings.default_max_tokens;
-        self.admit(estimate).await
+        // No body: not a completion; only reported usage is charged.
+        self.admit(Estimate::default()).await
     }
 
     fn request_body_mode(&self) -> BodyMode {
@@ -179,24 +235,27 @@ impl HttpFilter for TokenFilter {
 
     async fn on_request_body(&mut self, _ctx: &mut HttpContext, body: &mut Body) -> Flow {
         let s = &self.plugin.settings;
-        let (default_max, chars) = (s.default_max_tokens, s.chars_per_token);
-        let estimate = match request::parse(&body.bytes()) {
+        let rules = EstimateRules {
+            default_output: s.default_max_tokens,
+            chars_per_token: s.chars_per_token,
+            media_tokens: s.media_tokens,
+        };
+        let bytes = body.bytes();
+        let estimate = match request::parse(&bytes) {
             Some((info, mut doc)) => {
-                if info.stream && info.openai_style && self.may_inject() && request::inject_include_usage(&mut doc) {
-                    match serde_json::to_vec(&Value::Object(doc)) {
-                        Ok(bytes) => {
-                            body.replace(&bytes);
-                        }
-                        Err(e) => gateway_sdk::warn!("token-limit: could not rewrite the request body: {e}"),
+                // Decided by the body's shape and the route, never by a client header.
+                if info.stream && info.openai_style && !info.anthropic_body && self.may_inject() {
+                    if let Some(rewritten) = request::with_include_usage(&bytes, &info, &mut doc) {
+                        body.replace(&rewritten);
                     }
                 }
-                let estimate = info.estimate(default_max, chars);
+                let estimate = info.estimate(&rules, self.embeddings);
                 self.request = Some(info);
                 estimate
             }
             None => {
-                gateway_sdk::debug!("token-limit: request body is not a JSON object; estimating {default_max} tokens");
-                default_max
+                gateway_sdk::debug!("token-limit: request body is not a JSON object: not a completion");
+                Estimate::default()
             }
         };
         self.admit(estimate).await
@@ -230,6 +289,9 @@ impl HttpFilter for TokenFilter {
     }
 
     async fn on_response_body(&mut self, _ctx: &mut HttpContext, body: &mut Body) -> Flow {
+        if !body.is_empty() {
+            self.body_seen = true;
+        }
         if let Some(scanner) = self.scanner.as_mut() {
             scanner.feed(&body.bytes(), &self.plugin.settings.extractor);
         }
@@ -245,6 +307,6 @@ impl HttpFilter for TokenFilter {
 
     fn on_stream_done(&mut self, _ctx: &mut HttpContext) {
         // Still holding the ticket: the body never completed (abort, reset, or no body).
-        self.finish(Ending::Aborted);
+        self.finish(Ending::Aborted { status: self.status, body_seen: self.body_seen });
     }
 }

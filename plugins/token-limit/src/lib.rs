@@ -1,15 +1,18 @@
 //! token-limit: LLM token quotas per key (header, parameter, consumer, cookie, client IP), exact
-//! under concurrency: each request reserves its estimate in every window atomically (one Redis
-//! call), its response streams through untouched while the usage is read out of it, and at the
-//! end the reservation is settled to the real usage (one Redis call). Config: see README.md.
+//! under concurrency: each request reserves what fits of its estimate in every window
+//! atomically (one Redis call), its response streams through untouched while the usage is read
+//! out of it, and at the end the reservation is settled to the real usage (one Redis call).
+//! Config: see README.md.
 
 pub mod admission;
 pub mod config;
 mod filter;
+pub mod lenient;
 pub mod request;
 pub mod scan;
 pub mod settlement;
 pub mod sse;
+pub mod streamed;
 pub mod usage;
 
 use gateway_sdk::metrics::Counter;

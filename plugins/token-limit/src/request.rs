@@ -1,7 +1,33 @@
-//! The request side: what an LLM request body says about its cost (model, streaming, output cap,
-//! prompt size) and the `stream_options.include_usage` rewrite for OpenAI-style streams.
+//! The request side: what an LLM request body says about its cost (streaming, output cap,
+//! prompt size, media parts), whether it is a completion at all, and the
+//! `stream_options.include_usage` rewrite for OpenAI-style streams.
 
 use serde_json::{Map, Value};
+
+use crate::lenient;
+
+/// Part types that carry media (images, audio, files, video) rather than text.
+const MEDIA_TYPES: &[&str] = &[
+    "image_url",
+    "input_image",
+    "image",
+    "input_audio",
+    "audio",
+    "file",
+    "input_file",
+    "document",
+    "video_url",
+    "video",
+];
+
+/// Top-level keys that make a body a completion request (Gemini's `contents` included).
+const COMPLETION_KEYS: &[&str] = &["messages", "prompt", "input", "contents"];
+
+/// Top-level keys whose text is the prompt.
+const PROMPT_KEYS: &[&str] = &["messages", "prompt", "input", "contents", "system", "instructions"];
+
+/// Keys whose object value is an inline media payload (Gemini).
+const MEDIA_KEYS: &[&str] = &["inline_data", "inlineData"];
 
 /// What the request body told us.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -12,53 +38,147 @@ pub struct RequestInfo {
     pub stream: bool,
     /// `max_tokens`, `max_completion_tokens`, `max_output_tokens` or DashScope's `parameters.max_tokens`.
     pub max_tokens: Option<u64>,
-    /// Characters of prompt text (messages, prompt, input, system, instructions).
+    /// Characters of prompt text (messages, prompt, input, contents, system, instructions),
+    /// media excluded.
     pub prompt_chars: u64,
+    /// Media parts (images, audio, files: base64 `data:` URLs, `input_audio.data`,
+    /// `file_data`, Anthropic `source.data`, or a URL), each costing a fixed number of tokens.
+    pub media_parts: u64,
     /// Whether the body is an OpenAI-style chat/completions request (`messages` or `prompt`).
     pub openai_style: bool,
+    /// Whether the body asks for a completion at all (`messages`, `prompt`, `input` or `contents`).
+    pub completion: bool,
+    /// Whether the body is Anthropic's by its shape (`anthropic_version`, as Bedrock and
+    /// Vertex AI carry it in the body).
+    pub anthropic_body: bool,
+    /// Whether `stream_options` is present.
+    pub has_stream_options: bool,
+}
+
+/// What a request may cost, in tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Estimate {
+    /// What to reserve when it fits: the output cap (or the default) plus the prompt.
+    pub want: u64,
+    /// The least to reserve: the prompt plus an explicit output cap (at least 1 for a
+    /// completion). A request whose least cannot fit a window's whole quota never fits.
+    pub least: u64,
+    /// The prompt estimate (text and media), charged with the streamed text when a stream
+    /// ends before its usage.
+    pub prompt: u64,
+    /// Whether the request is a completion (else only reported usage is charged).
+    pub completion: bool,
+}
+
+/// How the prompt is estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EstimateRules {
+    /// Output tokens assumed without an explicit cap.
+    pub default_output: u64,
+    /// Characters per token.
+    pub chars_per_token: u64,
+    /// Tokens per media part.
+    pub media_tokens: u64,
 }
 
 impl RequestInfo {
-    /// The tokens to reserve: the output cap (or `default_output`) plus the prompt estimate.
-    pub fn estimate(&self, default_output: u64, chars_per_token: u64) -> u64 {
-        let input = self.prompt_chars.div_ceil(chars_per_token.max(1));
-        self.max_tokens.unwrap_or(default_output).saturating_add(input)
+    /// The prompt estimate: ⌈characters / `chars_per_token`⌉ + media parts × `media_tokens`.
+    pub fn prompt_tokens(&self, rules: &EstimateRules) -> u64 {
+        self.prompt_chars
+            .div_ceil(rules.chars_per_token.max(1))
+            .saturating_add(self.media_parts.saturating_mul(rules.media_tokens))
+    }
+
+    /// What this request may cost. `embeddings`: no output is generated.
+    pub fn estimate(&self, rules: &EstimateRules, embeddings: bool) -> Estimate {
+        if !self.completion {
+            return Estimate::default();
+        }
+        let prompt = self.prompt_tokens(rules);
+        let default_output = if embeddings { 0 } else { rules.default_output };
+        let want = self.max_tokens.unwrap_or(default_output).saturating_add(prompt);
+        let least = self.max_tokens.unwrap_or(0).saturating_add(prompt).max(1);
+        Estimate { want: want.max(least), least, prompt, completion: true }
     }
 }
 
-/// Reads a JSON request body; `None` when it is not a JSON object.
+/// Reads a JSON request body (leniently: a BOM, `NaN`, `Infinity`); `None` when it is not a
+/// JSON object.
 pub fn parse(body: &[u8]) -> Option<(RequestInfo, Map<String, Value>)> {
-    let Ok(Value::Object(doc)) = serde_json::from_slice::<Value>(body) else { return None };
+    let doc = lenient::parse_object(body)?;
     let max_tokens = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
         .iter()
         .find_map(|k| doc.get(*k).and_then(Value::as_u64))
         .or_else(|| doc.get("parameters").and_then(|p| p.get("max_tokens")).and_then(Value::as_u64));
-    let prompt_chars = ["messages", "prompt", "input", "system", "instructions"]
-        .iter()
-        .filter_map(|k| doc.get(*k))
-        .map(|v| text_chars(v, 0))
-        .fold(0u64, u64::saturating_add);
+    let mut counts = Counts::default();
+    for v in PROMPT_KEYS.iter().filter_map(|k| doc.get(*k)) {
+        counts.walk(v, 0);
+    }
     let info = RequestInfo {
         model: doc.get("model").and_then(Value::as_str).map(str::to_string),
         stream: doc.get("stream").and_then(Value::as_bool).unwrap_or(false),
         max_tokens,
-        prompt_chars,
+        prompt_chars: counts.chars,
+        media_parts: counts.media,
         openai_style: doc.contains_key("messages") || doc.contains_key("prompt"),
+        completion: COMPLETION_KEYS.iter().any(|k| doc.contains_key(*k)),
+        anthropic_body: doc.contains_key("anthropic_version"),
+        has_stream_options: doc.contains_key("stream_options"),
     };
     Some((info, doc))
 }
 
-/// Characters in every string under `v` (object keys excluded), depth-limited.
-fn text_chars(v: &Value, depth: u32) -> u64 {
-    if depth > 32 {
-        return 0;
+#[derive(Debug, Default)]
+struct Counts {
+    chars: u64,
+    media: u64,
+}
+
+impl Counts {
+    /// Counts the characters of every string under `v` (object keys excluded) and the media
+    /// parts, depth-limited.
+    fn walk(&mut self, v: &Value, depth: u32) {
+        if depth > 32 {
+            return;
+        }
+        match v {
+            Value::String(s) if is_data_url(s) => self.media += 1,
+            Value::String(s) => self.chars = self.chars.saturating_add(s.chars().count() as u64),
+            Value::Array(items) => items.iter().for_each(|i| self.walk(i, depth + 1)),
+            Value::Object(m) => {
+                if m.get("type").and_then(Value::as_str).is_some_and(|t| MEDIA_TYPES.contains(&t)) {
+                    self.media += 1;
+                    return;
+                }
+                for (k, v) in m {
+                    if MEDIA_KEYS.contains(&k.as_str()) {
+                        self.media += 1;
+                    } else {
+                        self.walk(v, depth + 1);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
-    match v {
-        Value::String(s) => s.chars().count() as u64,
-        Value::Array(items) => items.iter().map(|i| text_chars(i, depth + 1)).fold(0, u64::saturating_add),
-        Value::Object(m) => m.values().map(|i| text_chars(i, depth + 1)).fold(0, u64::saturating_add),
-        _ => 0,
+}
+
+fn is_data_url(s: &str) -> bool {
+    s.len() > 5 && s.as_bytes()[..5].eq_ignore_ascii_case(b"data:") && s.contains(";base64,")
+}
+
+/// The body with `stream_options.include_usage: true`, or `None` when it is already asked
+/// for. Without `stream_options` the member is inserted as text, so the rest of the body
+/// goes upstream as the client sent it (a BOM, `NaN`); with `stream_options` present the
+/// document is written anew (a `NaN` then becomes `null`).
+pub fn with_include_usage(body: &[u8], info: &RequestInfo, doc: &mut Map<String, Value>) -> Option<Vec<u8>> {
+    if !info.has_stream_options {
+        return lenient::insert_first_member(body, r#""stream_options":{"include_usage":true}"#);
     }
+    if !inject_include_usage(doc) {
+        return None;
+    }
+    serde_json::to_vec(doc).ok()
 }
 
 /// Sets `stream_options.include_usage: true` unless it is already true. Returns whether the
@@ -80,15 +200,26 @@ pub fn inject_include_usage(doc: &mut Map<String, Value>) -> bool {
 mod tests {
     use super::*;
 
+    const RULES: EstimateRules = EstimateRules { default_output: 1000, chars_per_token: 4, media_tokens: 765 };
+
     #[test]
     fn reads_model_stream_and_output_cap() {
         let body = br#"{"model":"gpt-4o","stream":true,"max_completion_tokens":50,"messages":[{"role":"user","content":"abcdefgh"}]}"#;
         let (info, _) = parse(body).unwrap();
         assert_eq!(info.model.as_deref(), Some("gpt-4o"));
-        assert!(info.stream && info.openai_style);
+        assert!(info.stream && info.openai_style && info.completion);
         assert_eq!(info.max_tokens, Some(50));
         assert_eq!(info.prompt_chars, "user".len() as u64 + 8);
-        assert_eq!(info.estimate(1000, 4), 53);
+        assert_eq!(info.estimate(&RULES, false), Estimate { want: 53, least: 53, prompt: 3, completion: true });
+    }
+
+    #[test]
+    fn without_an_output_cap_the_least_is_the_prompt() {
+        let (info, _) = parse(br#"{"messages":[{"role":"user","content":"Hello, who are you?"}]}"#).unwrap();
+        assert_eq!(info.estimate(&RULES, false), Estimate { want: 1006, least: 6, prompt: 6, completion: true });
+        assert_eq!(info.estimate(&RULES, true).want, 6, "embeddings generate nothing");
+        let (zero, _) = parse(br#"{"max_tokens":0,"messages":[]}"#).unwrap();
+        assert_eq!(zero.estimate(&RULES, false).least, 1, "a completion always reserves something");
     }
 
     #[test]
@@ -96,10 +227,35 @@ mod tests {
         let (info, _) =
             parse(br#"{"model":"qwen-max","input":{"prompt":"hey"},"parameters":{"max_tokens":7}}"#).unwrap();
         assert_eq!(info.max_tokens, Some(7));
-        assert!(!info.openai_style);
+        assert!(!info.openai_style && info.completion);
         let (none, _) = parse(br#"{"messages":[]}"#).unwrap();
-        assert_eq!(none.estimate(256, 4), 256);
-        assert_eq!(none.estimate(256, 0), 256);
+        assert_eq!(none.estimate(&RULES, false).want, 1000);
+    }
+
+    #[test]
+    fn bodies_that_are_not_completions_cost_nothing_up_front() {
+        let (info, _) = parse(br#"{"purpose":"batch","file":"abc"}"#).unwrap();
+        assert!(!info.completion);
+        assert_eq!(info.estimate(&RULES, false), Estimate::default());
+    }
+
+    #[test]
+    fn media_parts_cost_a_fixed_number_of_tokens() {
+        let blob = "QUJD".repeat(10_000);
+        let body = serde_json::json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "abcd"},
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{blob}")}},
+            {"type": "input_audio", "input_audio": {"data": blob, "format": "wav"}},
+            {"type": "file", "file": {"file_data": format!("data:application/pdf;base64,{blob}")}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": blob}},
+            {"type": "input_image", "image_url": "https://example.com/cat.png"},
+            {"inline_data": {"mime_type": "image/png", "data": blob}},
+            format!("data:image/png;base64,{blob}")
+        ]}]});
+        let (info, _) = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(info.media_parts, 7);
+        assert_eq!(info.prompt_chars, "user".len() as u64 + "text".len() as u64 + 4);
+        assert_eq!(info.prompt_tokens(&RULES), 3 + 7 * 765);
     }
 
     #[test]
@@ -109,6 +265,22 @@ mod tests {
         assert!(parse(&[0xff, 0x00]).is_none());
         let (neg, _) = parse(br#"{"max_tokens":-5,"stream":"yes"}"#).unwrap();
         assert_eq!((neg.max_tokens, neg.stream), (None, false));
+    }
+
+    #[test]
+    fn include_usage_is_inserted_as_text_or_set_in_place() {
+        let body = b"\xEF\xBB\xBF{\"stream\":true,\"temperature\":NaN,\"messages\":[]}";
+        let (info, mut doc) = parse(body).unwrap();
+        assert!(info.stream && info.anthropic_body.eq(&false));
+        let out = with_include_usage(body, &info, &mut doc).unwrap();
+        assert_eq!(out, b"\xEF\xBB\xBF{\"stream_options\":{\"include_usage\":true},\"stream\":true,\"temperature\":NaN,\"messages\":[]}");
+        let body = br#"{"stream":true,"messages":[],"stream_options":{"include_usage":false}}"#;
+        let (info, mut doc) = parse(body).unwrap();
+        let out: Value = serde_json::from_slice(&with_include_usage(body, &info, &mut doc).unwrap()).unwrap();
+        assert_eq!(out["stream_options"]["include_usage"], Value::Bool(true));
+        let body = br#"{"stream":true,"stream_options":{"include_usage":true}}"#;
+        let (info, mut doc) = parse(body).unwrap();
+        assert_eq!(with_include_usage(body, &info, &mut doc), None);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Watches a response body go by, chunk by chunk, and works out the usage it reports: SSE events
 //! are parsed as they complete; a plain JSON body is kept (up to a limit) and parsed at its end.
+//! It also counts the generated text that went by, for a stream that ends before its usage.
 //! The bytes themselves are never changed or held back.
 
 use serde_json::Value;
 
 use crate::sse::{Event, SseParser};
+use crate::streamed;
 use crate::usage::{Extracted, Extractor, Usage, read_usage_object};
 
 /// Largest SSE event or line kept for parsing.
@@ -23,6 +25,8 @@ pub struct ScanResult {
     pub invalid: bool,
     /// Some document could not be parsed (not JSON, truncated) or was too large.
     pub malformed: bool,
+    /// Characters of generated text seen (see [`crate::streamed`]).
+    pub streamed_chars: u64,
 }
 
 /// The body kind decided from the response headers.
@@ -37,6 +41,8 @@ enum Mode {
 pub struct Scanner {
     mode: Mode,
     result: ScanResult,
+    /// The largest text of a cumulative (DashScope native) event.
+    cumulative_chars: u64,
 }
 
 impl Scanner {
@@ -47,14 +53,14 @@ impl Scanner {
         } else {
             Mode::Json { buf: Vec::new(), overflowed: false }
         };
-        Scanner { mode, result: ScanResult::default() }
+        Scanner { mode, result: ScanResult::default(), cumulative_chars: 0 }
     }
 
     /// Feeds one chunk.
     pub fn feed(&mut self, chunk: &[u8], extractor: &Extractor) {
-        let result = &mut self.result;
+        let (result, cumulative) = (&mut self.result, &mut self.cumulative_chars);
         match &mut self.mode {
-            Mode::Sse(parser) => parser.feed(chunk, &mut |e| on_event(e, extractor, result)),
+            Mode::Sse(parser) => parser.feed(chunk, &mut |e| on_event(e, extractor, result, cumulative)),
             Mode::Json { buf, overflowed } => {
                 buf.extend_from_slice(chunk);
                 if buf.len() > MAX_JSON_BYTES {
@@ -68,16 +74,19 @@ impl Scanner {
 
     /// The body ended: parse what is left and report.
     pub fn finish(&mut self, extractor: &Extractor) -> ScanResult {
-        let result = &mut self.result;
+        let (result, cumulative) = (&mut self.result, &mut self.cumulative_chars);
         match &mut self.mode {
             Mode::Sse(parser) => {
-                parser.finish(&mut |e| on_event(e, extractor, result));
+                parser.finish(&mut |e| on_event(e, extractor, result, cumulative));
                 if parser.oversized > 0 {
                     result.malformed = true;
                 }
+                result.streamed_chars = result.streamed_chars.saturating_add(*cumulative);
+                *cumulative = 0;
             }
             Mode::Json { buf, overflowed } => {
                 let body = std::mem::take(buf);
+                result.streamed_chars = streamed::text_chars(&body);
                 if *overflowed {
                     result.malformed = true;
                     if extractor.needs_usage_key() {
@@ -100,10 +109,15 @@ fn apply(result: &mut ScanResult, found: Extracted) {
     result.invalid |= found.invalid;
 }
 
-fn on_event(event: Event, extractor: &Extractor, result: &mut ScanResult) {
+fn on_event(event: Event, extractor: &Extractor, result: &mut ScanResult, cumulative: &mut u64) {
     let data = event.data.trim_ascii();
     if data.is_empty() || data == b"[DONE]" {
         return;
+    }
+    if streamed::cumulative(data) {
+        *cumulative = (*cumulative).max(streamed::text_chars(data));
+    } else if !streamed::repeats_text(data) {
+        result.streamed_chars = result.streamed_chars.saturating_add(streamed::text_chars(data));
     }
     if extractor.needs_usage_key() && !contains(data, b"\"usage\"") {
         return;
@@ -215,6 +229,19 @@ mod tests {
         assert!(negative.invalid && negative.usage.is_empty());
         let binary = scan(true, &[&[0xff, 0xfe, b'\n', b'\n', 0, 1, 2]]);
         assert!(binary.usage.is_empty());
+    }
+
+    #[test]
+    fn the_streamed_text_is_counted_once() {
+        let openai = scan(true, &[OPENAI_SSE.as_bytes()]);
+        assert_eq!(openai.streamed_chars, 2);
+        let qwen = "data:{\"output\":{\"text\":\"ab\"}}\n\ndata:{\"output\":{\"text\":\"abcd\"}}\n\n";
+        assert_eq!(scan(true, &[qwen.as_bytes()]).streamed_chars, 4, "cumulative: the longest, not the sum");
+        let responses = "data: {\"type\":\"response.output_text.delta\",\"delta\":\"abc\"}\n\n\
+            data: {\"type\":\"response.output_text.done\",\"text\":\"abc\"}\n\n";
+        assert_eq!(scan(true, &[responses.as_bytes()]).streamed_chars, 3);
+        let partial = scan(false, &[br#"{"choices":[{"message":{"content":"Hello wor"#]);
+        assert_eq!(partial.streamed_chars, 9);
     }
 
     #[test]

@@ -146,3 +146,27 @@ fn an_upstream_that_answers_before_the_body_is_admitted_never_hangs_the_response
     assert!(failed.is_empty(), "{} of 40 calls failed: {failed:#?}", failed.len());
     assert_eq!(wait_charged(&redis, "early", 40 * 46), 40 * 46);
 }
+
+#[test]
+fn the_real_openai_client_without_max_tokens_is_answered_until_300_tokens_are_used_then_gets_rate_limit_errors() {
+    // An upstream that gzips what the client's `Accept-Encoding: gzip, deflate` allows, as
+    // many do: token-limit must still read every usage.
+    let redis = RedisServer::start().unwrap();
+    let upstream = PyUpstream::start_with(&["--gzip"]);
+    let gw = start_gateway(&redis, &upstream.addr(), config("budget-300", 300), 1);
+    let records = openai_calls(&gw, "tenant-300", 12, 2.0);
+    let first_rejection =
+        records.iter().position(|r| r["status"] == json!(429)).unwrap_or_else(|| panic!("no 429 in {records:#?}"));
+    // 46 tokens a call, admitted while used <= 300 (as Higress): 6 × 46 = 276 admits a 7th.
+    assert_eq!(first_rejection, 7, "{records:#?}");
+    for r in &records[..first_rejection] {
+        assert_eq!(r["ok"], json!(true), "JSON and streamed calls both answered: {r:#?}");
+    }
+    for r in &records[first_rejection..] {
+        assert_eq!(r["error"], json!("RateLimitError"), "{r:#?}");
+        let error = r["body"].get("error").unwrap_or(&r["body"]);
+        assert_eq!(error["type"], json!("rate_limit_exceeded"), "an OpenAI error object: {r:#?}");
+        assert!(error["message"].is_string() && error["code"].is_string(), "{r:#?}");
+    }
+    assert_eq!(wait_charged(&redis, "budget-300", 7 * 46), 7 * 46, "Redis holds exactly the reported usage");
+}

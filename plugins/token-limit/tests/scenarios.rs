@@ -283,7 +283,7 @@ fn the_breaker_stops_calling_a_dead_redis_and_falls_back_locally() {
 fn custom_jsonpath_and_weights_decide_the_charge() {
     let extra = r#", "usage_paths": {"input": "$.meta.in", "output": "$.meta.out"}, "token_weights": {"output": 2}"#;
     let mut h = host(extra);
-    let s = post(&mut h, "/v1/generate", r#"{"max_tokens":100}"#);
+    let s = post(&mut h, "/v1/generate", r#"{"max_tokens":100,"prompt":""}"#);
     let call = one_call(&mut h);
     h.reply_redis(call.token, admitted([100, 100]));
     h.response_headers(s, &[(":status", "200"), ("content-type", "application/json")], false);

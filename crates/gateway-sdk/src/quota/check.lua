@@ -7,13 +7,21 @@
 --   kind 's' (sliding): a = window length in ms, b = sub-bucket length in ms. The key is a hash
 --            of sub-bucket index -> units. A bucket counts until it is entirely older than the
 --            window, so no span of the window's length admits more than the quota.
--- A request is rejected when any window cannot fit N (N = 0: when any window is used up);
--- a rejected request charges nothing.
--- Returns {rejected window index or 0, used_1, reset_ms_1, field_1, used_2, ...}: `used` is
--- after the charge when admitted, before it when rejected; `field` is the sliding bucket
--- charged (0 for fixed windows), so a reservation can be settled in the same place.
+-- Optional last argument, ARGV[3 + 4 * #KEYS]: M, the least units to charge (M <= N). With it
+-- the request is admitted when every window fits M (M = 0: while no window is over its quota,
+-- used <= quota) and charges as much of N as every window still has room for, never less
+-- than M ("reserve what fits"). Without it exactly N is charged: a request is rejected when
+-- any window cannot fit N (N = 0: when any window is used up).
+-- A rejected request charges nothing.
+-- Returns {rejected window index or 0, used_1, reset_ms_1, field_1, used_2, ..., charged}:
+-- `used` is after the charge when admitted, before it when rejected; `field` is the sliding
+-- bucket charged (0 for fixed windows), so a reservation can be settled in the same place;
+-- `charged` is the units charged (0 when rejected).
 local n = tonumber(ARGV[1])
 local now = tonumber(ARGV[2])
+local least = ARGV[3 + 4 * #KEYS]
+local m = n
+if least then m = tonumber(least) end
 local windows = {}
 local rejected = 0
 for i = 1, #KEYS do
@@ -55,29 +63,41 @@ for i = 1, #KEYS do
     w.field = cur
   end
   local fits
-  if n == 0 then fits = w.used < quota else fits = w.used + n <= quota end
+  if least then fits = w.used + m <= quota
+  elseif n == 0 then fits = w.used < quota
+  else fits = w.used + n <= quota end
   if rejected == 0 and not fits then rejected = i end
   windows[i] = w
+end
+local charge = n
+if rejected ~= 0 then
+  charge = 0
+elseif least then
+  for i = 1, #KEYS do
+    local room = windows[i].quota - windows[i].used
+    if room < charge then charge = room end
+  end
+  if charge < m then charge = m end
 end
 local out = {rejected}
 for i = 1, #KEYS do
   local w = windows[i]
-  if rejected == 0 and n > 0 then
+  if charge > 0 then
     if w.kind == 'f' then
-      w.used = redis.call('INCRBY', KEYS[i], n)
-      if w.used == n then redis.call('PEXPIRE', KEYS[i], w.b) end
+      w.used = redis.call('INCRBY', KEYS[i], charge)
+      if w.used == charge then redis.call('PEXPIRE', KEYS[i], w.b) end
     else
-      redis.call('HINCRBY', KEYS[i], w.cur, n)
+      redis.call('HINCRBY', KEYS[i], w.cur, charge)
       redis.call('PEXPIRE', KEYS[i], w.a + w.b)
-      w.used = w.used + n
-      w.buckets[#w.buckets + 1] = {w.cur, n}
+      w.used = w.used + charge
+      w.buckets[#w.buckets + 1] = {w.cur, charge}
     end
   end
   if w.kind == 's' then
     -- Time until enough old buckets leave the window for one more unit (or for N, when this
     -- window rejected): bucket j leaves at (j + span + 1) * bucket_ms.
     local want = 1
-    if rejected == i then want = math.max(n, 1) end
+    if rejected == i then want = math.max(m, 1) end
     local need = w.used + want - w.quota
     local reset = w.a
     if need > 0 and want <= w.quota then
@@ -99,4 +119,5 @@ for i = 1, #KEYS do
   out[#out + 1] = w.reset
   out[#out + 1] = w.field
 end
+out[#out + 1] = charge
 return out

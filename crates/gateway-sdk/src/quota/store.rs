@@ -108,6 +108,7 @@ pub struct CheckPlan {
     periods_ms: Vec<u64>,
     kinds: Vec<char>,
     units: u64,
+    least: Option<u64>,
 }
 
 impl QuotaStore {
@@ -171,7 +172,19 @@ impl QuotaStore {
                 }
             }
         }
-        CheckPlan { keys, args, ttls_ms, windows: windows.to_vec(), periods_ms, kinds, units }
+        CheckPlan { keys, args, ttls_ms, windows: windows.to_vec(), periods_ms, kinds, units, least: None }
+    }
+
+    /// Like [`QuotaStore::plan`], but "reserve what fits": the check admits the request when
+    /// every window still has room for `least` units (`least` 0: while no window is over its
+    /// quota, `used <= quota`) and charges as much of `units` as every window has room for,
+    /// never less than `least`. The charged amount is [`Reservation::units`].
+    pub fn plan_up_to(&self, counter_id: &str, windows: &[Window], units: u64, least: u64, now_ms: u64) -> CheckPlan {
+        let least = least.min(units);
+        let mut plan = self.plan(counter_id, windows, units, now_ms);
+        plan.args.push(least.to_string());
+        plan.least = Some(least);
+        plan
     }
 
     /// Checks and charges atomically in one Redis call (EVALSHA; EVAL once if the script is
@@ -219,9 +232,14 @@ impl Reservation {
 }
 
 impl CheckPlan {
-    /// The units this plan charges.
+    /// The units this plan charges (at most, for [`QuotaStore::plan_up_to`]).
     pub fn units(&self) -> u64 {
         self.units
+    }
+
+    /// The least units a [`QuotaStore::plan_up_to`] plan charges.
+    pub fn least(&self) -> Option<u64> {
+        self.least
     }
 
     /// Interprets the check script's reply.
@@ -251,13 +269,21 @@ impl CheckPlan {
             });
             slots.push((*kind, field));
         }
+        // The script appends what it charged; a reply without it charged `units`.
+        let charged = match it.next() {
+            Some(c) => u64::try_from(c).map_err(|_| bad("negative charge"))?,
+            None => self.units,
+        };
         let rejected_by = usize::try_from(rejected).ok().filter(|&i| i > 0).map(|i| i - 1);
         if rejected_by.is_some_and(|i| i >= windows.len()) {
             return Err(bad("rejected window out of range"));
         }
         let admitted = rejected_by.is_none();
+        if admitted && (charged > self.units || charged < self.least.unwrap_or(self.units)) {
+            return Err(bad("charged outside the planned range"));
+        }
         let reservation =
-            (admitted && self.units > 0).then(|| Reservation { units: self.units, keys: self.keys.clone(), slots });
+            (admitted && charged > 0).then(|| Reservation { units: charged, keys: self.keys.clone(), slots });
         Ok(Outcome { admitted, rejected_by, windows, reservation })
     }
 }
@@ -324,6 +350,22 @@ mod tests {
         let plan = store(Algorithm::Sliding).plan("id", &[Window::new(60, 5)], 2, 1000);
         assert_eq!(plan.keys, ["rl:rule:{id}:60:sw"]);
         assert_eq!(plan.args, ["2", "1000", "s", "5", "60000", "6000"]);
+    }
+
+    #[test]
+    fn up_to_plans_pass_the_least_units_last_and_reserve_what_the_script_charged() {
+        let s = store(Algorithm::Fixed);
+        let plan = s.plan_up_to("id", &[Window::new(60, 200)], 1030, 6, 0);
+        assert_eq!(plan.args.last().map(String::as_str), Some("6"));
+        assert_eq!(plan.args.len(), 2 + 4 + 1);
+        let ok = plan.outcome(Reply::Array([0, 200, 60_000, 0, 154].into_iter().map(Reply::Int).collect())).unwrap();
+        assert_eq!(ok.reservation.as_ref().map(|r| r.units), Some(154));
+        let none = plan.outcome(Reply::Array([1, 230, 60_000, 0, 0].into_iter().map(Reply::Int).collect())).unwrap();
+        assert!(!none.admitted && none.reservation.is_none());
+        assert!(plan.outcome(Reply::Array([0, 200, 60_000, 0, 2].into_iter().map(Reply::Int).collect())).is_err());
+        let zero = s.plan_up_to("id", &[Window::new(60, 200)], 0, 0, 0);
+        let ok = zero.outcome(Reply::Array([0, 200, 60_000, 0, 0].into_iter().map(Reply::Int).collect())).unwrap();
+        assert!(ok.admitted && ok.reservation.is_none(), "nothing charged, nothing to settle");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! A mock LLM upstream on a real TCP socket: OpenAI (chat and Responses), Qwen (DashScope native
 //! and compatible mode) and Anthropic, as JSON or SSE, with known usage. The usage event of a
-//! stream is sent in several TCP writes split inside the JSON. A gate can hold responses (all of
-//! them, or a stream after its first event) until the test opens it.
+//! stream is sent in several TCP writes split inside the JSON. Like the real APIs, OpenAI-style
+//! streams carry usage only when the request asks for `stream_options.include_usage`. A gate
+//! can hold responses (all of them, or a stream after its first event) until the test opens it;
+//! after the gate a stream can send `tail` more text events first, or be cut (`cut=1`: the
+//! connection closes with no further byte, as an upstream reset).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,6 +22,7 @@ struct State {
     opened: Condvar,
     finished_streams: AtomicUsize,
     bodies: Mutex<Vec<Vec<u8>>>,
+    headers: Mutex<Vec<Vec<(String, String)>>>,
     stop: AtomicBool,
 }
 
@@ -66,6 +70,11 @@ impl MockLlm {
         self.state.bodies.lock().unwrap().clone()
     }
 
+    /// Request headers received (lower-case names), in order.
+    pub fn headers(&self) -> Vec<Vec<(String, String)>> {
+        self.state.headers.lock().unwrap().clone()
+    }
+
     /// Lets every held response go.
     pub fn open_gate(&self) {
         *self.state.gate.lock().unwrap() = true;
@@ -93,6 +102,7 @@ fn wait_gate(state: &State) {
 
 struct Request {
     path: String,
+    headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
@@ -103,6 +113,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     }
     let path = line.split_whitespace().nth(1)?.to_string();
     let (mut length, mut chunked) = (0usize, false);
+    let mut headers = Vec::new();
     loop {
         let mut h = String::new();
         reader.read_line(&mut h).ok()?;
@@ -112,6 +123,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         }
         let (k, v) = h.split_once(':')?;
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        headers.push((k.clone(), v.to_string()));
         if k == "content-length" {
             length = v.parse().ok()?;
         } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
@@ -135,7 +147,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         body.resize(length, 0);
         reader.read_exact(&mut body).ok()?;
     }
-    Some(Request { path, body })
+    Some(Request { path, headers, body })
 }
 
 fn serve(conn: TcpStream, state: &State) {
@@ -146,6 +158,7 @@ fn serve(conn: TcpStream, state: &State) {
     while let Some(req) = read_request(&mut reader) {
         state.arrivals.fetch_add(1, Ordering::SeqCst);
         state.bodies.lock().unwrap().push(req.body.clone());
+        state.headers.lock().unwrap().push(req.headers.clone());
         if respond(&mut out, &req, state).is_err() {
             return;
         }
@@ -158,18 +171,23 @@ fn query(path: &str, name: &str) -> Option<u64> {
 }
 
 /// The SSE events (each already framed) and JSON body of a format, with usage `i`/`o`.
-fn stream_events(format: &str, i: u64, o: u64) -> Vec<String> {
+fn stream_events(format: &str, i: u64, o: u64, include_usage: bool) -> Vec<String> {
     let t = i + o;
     let ev = |name: &str, data: String| {
         if name.is_empty() { format!("data: {data}\n\n") } else { format!("event: {name}\ndata: {data}\n\n") }
     };
     match format {
-        "openai" | "qwen-compat" => vec![
-            ev("", r#"{"choices":[{"index":0,"delta":{"content":"Hello"}}],"usage":null}"#.into()),
-            ev("", r#"{"choices":[{"index":0,"delta":{"content":" world"}}],"usage":null}"#.into()),
-            ev("", format!(r#"{{"choices":[],"usage":{{"prompt_tokens":{i},"completion_tokens":{o},"total_tokens":{t}}}}}"#)),
-            ev("", "[DONE]".into()),
-        ],
+        "openai" | "qwen-compat" => {
+            let mut events = vec![
+                ev("", r#"{"choices":[{"index":0,"delta":{"content":"Hello"}}],"usage":null}"#.into()),
+                ev("", r#"{"choices":[{"index":0,"delta":{"content":" world"}}],"usage":null}"#.into()),
+            ];
+            if include_usage {
+                events.push(ev("", format!(r#"{{"choices":[],"usage":{{"prompt_tokens":{i},"completion_tokens":{o},"total_tokens":{t}}}}}"#)));
+            }
+            events.push(ev("", "[DONE]".into()));
+            events
+        }
         "qwen" => (1..=3)
             .map(|k| {
                 let out = o * k / 3;
@@ -240,10 +258,15 @@ fn write_split(out: &mut TcpStream, data: &[u8], cuts: &[usize]) -> std::io::Res
 fn respond(out: &mut TcpStream, req: &Request, state: &State) -> std::io::Result<()> {
     let path = req.path.as_str();
     let format = path.trim_start_matches('/').split(['/', '?']).next().unwrap_or_default().to_string();
-    let (i, o) = (query(path, "in").unwrap_or(10), query(path, "out").unwrap_or(20));
-    let stream = serde_json::from_slice::<serde_json::Value>(&req.body)
-        .ok()
-        .and_then(|v| v.get("stream").and_then(serde_json::Value::as_bool))
+    // `/v1/...` (no format segment) answers as OpenAI with the usage of Higress's README demo.
+    let (format, (i0, o0)) = if format == "v1" { ("openai".to_string(), (13, 33)) } else { (format, (10, 20)) };
+    let (i, o) = (query(path, "in").unwrap_or(i0), query(path, "out").unwrap_or(o0));
+    let doc = serde_json::from_slice::<serde_json::Value>(&req.body).ok();
+    let stream = doc.as_ref().and_then(|v| v.get("stream")).and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let include_usage = doc
+        .as_ref()
+        .and_then(|v| v.pointer("/stream_options/include_usage"))
+        .and_then(serde_json::Value::as_bool)
         .unwrap_or(false);
     if query(path, "hold") == Some(1) {
         wait_gate(state);
@@ -259,8 +282,21 @@ fn respond(out: &mut TcpStream, req: &Request, state: &State) -> std::io::Result
         return out.write_all(body.as_bytes());
     }
     out.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
-    let events = stream_events(&format, i, o);
+    let events = stream_events(&format, i, o, include_usage);
     for (k, event) in events.iter().enumerate() {
+        if k == 1 && query(path, "gate") == Some(1) {
+            if query(path, "cut") == Some(1) {
+                // An upstream reset after the first event: the connection closes mid-body.
+                return out.shutdown(std::net::Shutdown::Both);
+            }
+            for _ in 0..query(path, "tail").unwrap_or(0) {
+                write_chunk(
+                    out,
+                    b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" more\"}}],\"usage\":null}\n\n",
+                )?;
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        }
         let bytes = event.as_bytes();
         match event.find("usage\":{") {
             // The usage event goes out in three writes: inside the key and inside a number.
