@@ -9,7 +9,10 @@ use gateway_sdk::redis::RedisConfig;
 use gateway_sdk::{ConfigError, ConfigPath};
 use serde::Deserialize;
 
-/// The whole configuration (global object or one `_rules_` entry laid over it).
+/// The whole configuration: the global object, or one `_rules_` entry on its own (as Higress
+/// reads it: a rule inherits nothing from the global object). Read after
+/// [`crate::higress::prepare`]; unknown keys are dropped with a warning by the SDK (the
+/// `deny_unknown_fields` here is what names the known ones).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -90,9 +93,6 @@ impl Config {
     /// the gateway count, the breaker and the Redis block. Windows and keys are checked while
     /// they compile.
     pub fn validate(&self, at: &ConfigPath) -> Result<(), ConfigError> {
-        if self.rule_name.trim().is_empty() {
-            return Err(at.field("rule_name").error("must not be empty"));
-        }
         match (&self.global_threshold, &self.rule_items) {
             (None, None) => return Err(at.error("set one of global_threshold or rule_items")),
             (Some(_), Some(_)) => {
@@ -100,8 +100,8 @@ impl Config {
             }
             _ => {}
         }
-        if !(200..=599).contains(&self.rejected_code) {
-            return Err(at.field("rejected_code").error("must be an HTTP status between 200 and 599"));
+        if !(200..=999).contains(&self.rejected_code) {
+            return Err(at.field("rejected_code").error("must be an HTTP status between 200 and 999"));
         }
         if !(200..=599).contains(&self.failure_status) {
             return Err(at.field("failure_status").error("must be an HTTP status between 200 and 599"));

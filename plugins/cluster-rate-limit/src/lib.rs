@@ -5,8 +5,10 @@
 //! decide. See README.md for the configuration.
 
 pub mod config;
+pub mod higress;
 pub mod limiter;
 
+use gateway_sdk::config::ConfigStyle;
 use gateway_sdk::prelude::*;
 use gateway_sdk::quota::{FailureMode, Outcome, Route};
 use gateway_sdk::time::now_millis;
@@ -22,6 +24,9 @@ impl Plugin for ClusterRateLimit {
     const NAME: &'static str = "cluster-rate-limit";
     type Config = Config;
     type Filter = RateLimitFilter;
+    /// Higress's reading: each `_rules_` entry on its own, unknown keys warned about, values
+    /// as the Go plugin's gjson reads them.
+    const CONFIG_STYLE: ConfigStyle = ConfigStyle::HIGRESS.prepared_by(higress::prepare);
 
     fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
         Limiter::compile(config, at).map(ClusterRateLimit)

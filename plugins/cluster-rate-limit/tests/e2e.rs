@@ -485,6 +485,9 @@ fn per_route_rules_through_the_host_pick_their_own_limits_and_counters() {
             "_rules_": [{"_match_route_": ["vip"], "rule_name": "routes-vip", "global_threshold": {"query_per_day": 4}}]
         }),
     );
+    // A rule inherits nothing (as Higress reads it): it names its own Redis.
+    let mut config = config;
+    config["_rules_"][0]["redis"] = config["redis"].clone();
     let gw = gateway_with_routes(&redis, &upstream, config, &[("vip", "/vip"), ("main", "/")]);
     // Noon UTC: the day window cannot roll over during the test.
     gw.set_time(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_040_000));

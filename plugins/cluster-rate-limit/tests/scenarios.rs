@@ -27,6 +27,8 @@ fn config(extra: serde_json::Value) -> serde_json::Value {
     for (k, val) in extra.as_object().unwrap() {
         v[k] = val.clone();
     }
+    // `null` removes a key (Higress counts a `null` member as set: config.go 168-174).
+    v.as_object_mut().unwrap().retain(|_, x| !x.is_null());
     v
 }
 

@@ -8,6 +8,8 @@
 
 use serde_json::{Map, Number, Value};
 
+use super::{ConfigPath, ConfigWarning};
+
 /// gjson `String()`: strings as they are, numbers in their shortest decimal form (no exponent),
 /// `true`/`false`, `""` for `null`, objects and arrays as JSON text.
 pub fn string(v: &Value) -> String {
@@ -116,6 +118,32 @@ pub fn coerce_array(obj: &mut Map<String, Value>, key: &str) {
     }
 }
 
+/// Reads a Higress `redis` block (in `obj`, at `at`) as the Go plugins' `InitRedisClusterClient`
+/// does (cluster-key-rate-limit `config/config.go` 95-129): strings for `service_name`,
+/// `username`, `password`; integers (also written as strings) for `service_port`, `timeout`,
+/// `database`; `service_port: 0` and `timeout: 0` mean the defaults (80 for `.static`, else
+/// 6379; 1000 ms). A `username` without a `password` sends no AUTH, as the host does: it is
+/// dropped with a warning.
+pub fn redis_block(obj: &mut Map<String, Value>, at: &ConfigPath, warnings: &mut Vec<ConfigWarning>) {
+    for key in ["service_name", "username", "password"] {
+        coerce_string(obj, key);
+    }
+    for key in ["service_port", "timeout", "database"] {
+        coerce_int(obj, key);
+        if key != "database" && obj.get(key).and_then(Value::as_i64) == Some(0) {
+            obj.remove(key);
+        }
+    }
+    let password_empty = obj.get("password").and_then(Value::as_str).is_none_or(str::is_empty);
+    if obj.get("username").and_then(Value::as_str).is_some_and(|u| !u.is_empty()) && password_empty {
+        obj.remove("username");
+        warnings.push(ConfigWarning::new(
+            &at.field("username"),
+            "is ignored without a password: no AUTH is sent (as Higress does)",
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +184,18 @@ mod tests {
         assert_eq!(uint(&json!("-1")), Some(0));
         assert_eq!(uint(&json!(4_294_967_296u64)), Some(4_294_967_296));
         assert_eq!(uint(&json!(-1)), None);
+    }
+
+    #[test]
+    fn redis_blocks_read_like_the_go_plugins() {
+        let mut block = json!({"service_name": "redis.static", "service_port": "0", "timeout": 0,
+            "database": "2", "username": "u"});
+        let mut warnings = Vec::new();
+        let at = ConfigPath::root("p").field("redis");
+        redis_block(block.as_object_mut().unwrap(), &at, &mut warnings);
+        assert_eq!(block, json!({"service_name": "redis.static", "database": 2}));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].to_string().contains("redis.username"), "{}", warnings[0]);
     }
 
     #[test]
