@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::key::KeySpec;
 use crate::policy::StorePolicy;
+use crate::query::QueryParamsConfig;
 
 /// The whole configuration (global object or one `_rules_` entry merged over it).
 #[derive(Debug, Deserialize)]
@@ -70,8 +71,12 @@ impl Default for CacheConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct KeyConfig {
     pub cookies: Vec<String>,
-    pub query_params: Vec<String>,
+    pub query_params: QueryParamsConfig,
     pub headers: Vec<String>,
+    /// The operator's acknowledgement that the key does not separate users, so responses (and
+    /// with `store_set_cookie` their cookies) are shared by everyone: without it such configs
+    /// are refused.
+    pub shared_between_users: bool,
 }
 
 /// `cache.stampede`: one upstream fetch per key across all gateways.
@@ -83,11 +88,19 @@ pub struct StampedeConfig {
     pub wait_ms: u64,
     pub poll_interval_ms: u64,
     pub max_polls: u32,
+    pub hit_for_pass_ms: u64,
 }
 
 impl Default for StampedeConfig {
     fn default() -> Self {
-        StampedeConfig { enabled: true, lock_ms: 10_000, wait_ms: 1_000, poll_interval_ms: 25, max_polls: 100 }
+        StampedeConfig {
+            enabled: true,
+            lock_ms: 10_000,
+            wait_ms: 1_000,
+            poll_interval_ms: 25,
+            max_polls: 100,
+            hit_for_pass_ms: 30_000,
+        }
     }
 }
 
@@ -207,6 +220,8 @@ pub struct Stampede {
     /// Pause between two lookups of a waiting request.
     pub poll_interval_ms: u64,
     pub max_polls: u32,
+    /// How long a key whose fetch was not cacheable sends everyone straight upstream (0: never).
+    pub hit_for_pass_ms: u64,
 }
 
 /// The validated session settings.
@@ -282,8 +297,39 @@ impl Config {
         if cache.is_none() && session.is_none() {
             return Err(at.error("nothing to do: enable `cache` or configure `session`"));
         }
+        if let (Some(c), Some(s)) = (&cache, &session)
+            && !self.cache.key.shared_between_users
+        {
+            check_sessions_are_keyed(c, s, at)?;
+        }
         Ok(Settings { prefix: prefix.to_string(), cache, session })
     }
+}
+
+/// With sessions in front of the cache, the key must tell users apart: the upstream sees who is
+/// signed in (the session cookie, identity headers), so a page it renders for one user would
+/// otherwise be served to the next.
+fn check_sessions_are_keyed(c: &CacheSettings, s: &SessionSettings, at: &ConfigPath) -> Result<(), ConfigError> {
+    if c.key.cookies.contains(&s.cookie) || s.identity_headers.iter().any(|h| c.key.headers.contains(h)) {
+        return Ok(());
+    }
+    let fix = format!(
+        "add `{}` to cache.key.cookies (or an identity header to cache.key.headers), or set \
+         cache.key.shared_between_users: true if every user gets the same pages",
+        s.cookie
+    );
+    Err(if s.identity_headers.is_empty() {
+        at.field("cache").field("key").field("cookies").error(format!(
+            "the session cookie `{}` is not in the cache key, so a page rendered for one signed-in user \
+             would be served to others: {fix}",
+            s.cookie
+        ))
+    } else {
+        at.field("session").field("identity_headers").error(format!(
+            "identity headers personalise pages, but neither the session cookie nor an identity header is \
+             in the cache key, so one user's page would be served to others: {fix}"
+        ))
+    })
 }
 
 impl CacheConfig {
@@ -306,6 +352,13 @@ impl CacheConfig {
             methods.push(upper);
         }
         let key = self.key.validate(&at.field("key"))?;
+        if self.store_set_cookie && key.cookies.is_empty() && !self.key.shared_between_users {
+            return Err(at.field("store_set_cookie").error(
+                "with no cookie in cache.key.cookies, one visitor's Set-Cookie would be replayed to every \
+                 visitor: list the cookie that identifies a visitor in cache.key.cookies, or set \
+                 cache.key.shared_between_users: true if the stored cookies are meant for everyone",
+            ));
+        }
         if self.statuses.is_empty() {
             return Err(at.field("statuses").error("must list at least one status"));
         }
@@ -351,6 +404,7 @@ impl CacheConfig {
                 wait_ms: s.wait_ms,
                 poll_interval_ms: s.poll_interval_ms,
                 max_polls: s.max_polls,
+                hit_for_pass_ms: s.hit_for_pass_ms,
             })
         } else {
             None
@@ -383,13 +437,7 @@ impl KeyConfig {
             }
             cookies.push(c.clone());
         }
-        let mut query_params = Vec::new();
-        for (i, q) in self.query_params.iter().enumerate() {
-            if q.is_empty() || q.contains(['&', '=', '#']) {
-                return Err(at.field("query_params").index(i).error(format!("`{q}` is not a query parameter name")));
-            }
-            query_params.push(q.clone());
-        }
+        let query = self.query_params.validate(&at.field("query_params"))?;
         let mut headers = Vec::new();
         for (i, h) in self.headers.iter().enumerate() {
             let here = at.field("headers").index(i);
@@ -399,7 +447,7 @@ impl KeyConfig {
             }
             headers.push(name);
         }
-        Ok(KeySpec { cookies, query_params, headers })
+        Ok(KeySpec { cookies, query, headers })
     }
 }
 

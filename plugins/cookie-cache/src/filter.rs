@@ -1,6 +1,7 @@
 //! The request hooks: the session step, then the cache lookup (fresh hit answered from Redis,
-//! stale copy kept for disaster recovery, stampede lock or bounded wait on a miss); on the
-//! response, stale serving on upstream failure and storing cacheable responses.
+//! stale copy kept for disaster recovery, stampede lock or bounded wait on a miss, straight
+//! upstream for a key marked hit-for-pass); on the response, stale serving on upstream failure,
+//! storing cacheable responses, and marking the key hit-for-pass when the fetch was not.
 
 use std::time::Duration;
 
@@ -36,11 +37,24 @@ pub struct CacheFilter {
     /// A stale copy within the stale window, served if the upstream fails.
     stale: Option<Entry>,
     pending: Option<Pending>,
+    /// The request went upstream on a hit-for-pass marker.
+    passed: bool,
+    /// The request carried every cookie of the key (a response setting cookies may be stored).
+    identified: bool,
 }
 
 impl CacheFilter {
     pub(crate) fn new(plugin: Shared<CookieCache>) -> Self {
-        CacheFilter { plugin, status: None, keys: None, lock: None, stale: None, pending: None }
+        CacheFilter {
+            plugin,
+            status: None,
+            keys: None,
+            lock: None,
+            stale: None,
+            pending: None,
+            passed: false,
+            identified: false,
+        }
     }
 
     fn cache(&self) -> Option<&CacheSettings> {
@@ -72,6 +86,7 @@ impl CacheFilter {
         let host = ctx.host();
         let path = ctx.path();
         let digest = c.key.digest(&KeyInput { method: &method, host: &host, path: &path, headers: &headers });
+        self.identified = c.key.identifies(&headers);
         let keys = CacheKeys::new(&plugin.prefix, &digest);
         let token = lock_token();
         let lock_ms = c.stampede.map_or(0, |s| s.lock_ms);
@@ -79,6 +94,7 @@ impl CacheFilter {
         let mut polls: u32 = 0;
         loop {
             let now = now_millis();
+            plugin.metrics.lookups.inc();
             let found = match guarded_lookup(&plugin, &keys, now, &token, lock_ms).await {
                 Ok(found) => found,
                 Err(e) => {
@@ -105,13 +121,24 @@ impl CacheFilter {
                 }
                 return Some(answer(e, now, &status));
             }
+            let fwd = if entry.is_some() { Forward::Stale } else { Forward::Miss };
+            if found.pass {
+                // The last fetch of this key could not be stored: nobody waits for this one.
+                plugin.metrics.passes.inc();
+                self.passed = true;
+                self.status =
+                    Some(CacheStatus { detail: Some("hit-for-pass"), ..CacheStatus::forwarded(&c.name, fwd) });
+                self.stale = entry;
+                self.keys = Some(keys);
+                return None;
+            }
             if found.locked || lock_ms == 0 {
                 // We fetch for everyone (or there is no stampede protection).
                 if found.locked {
+                    plugin.metrics.locks.inc();
                     self.lock = Some(token);
                 }
                 plugin.metrics.misses.inc();
-                let fwd = if entry.is_some() { Forward::Stale } else { Forward::Miss };
                 self.status = Some(CacheStatus::forwarded(&c.name, fwd));
                 self.stale = entry;
                 self.keys = Some(keys);
@@ -127,6 +154,9 @@ impl CacheFilter {
                 return Some(answer(&e, now, &status));
             }
             polls += 1;
+            if polls == 1 {
+                plugin.metrics.waits.inc();
+            }
             let waited = now.saturating_sub(started);
             let (wait_ms, interval_ms, max_polls) =
                 c.stampede.map_or((0, 1, 0), |s| (s.wait_ms, s.poll_interval_ms, s.max_polls));
@@ -163,6 +193,24 @@ impl CacheFilter {
             match plugin.storage.store(&keys, &bytes, expiry, &token).await {
                 Ok(()) => plugin.metrics.stored.inc(),
                 Err(e) => warn!("cookie-cache: response not stored: {e}"),
+            }
+        });
+    }
+
+    /// The response will not be stored: if we hold the lock, it becomes the hit-for-pass marker
+    /// (everyone else goes upstream at once instead of waiting for a fetch that is never cached);
+    /// without `hit_for_pass_ms` the lock is just released.
+    fn uncacheable(&mut self) {
+        let marker_ms = self.cache().and_then(|c| c.stampede).map_or(0, |s| s.hit_for_pass_ms);
+        if marker_ms == 0 {
+            self.release();
+            return;
+        }
+        let (Some(token), Some(keys)) = (self.lock.take(), self.keys.clone()) else { return };
+        let plugin = self.plugin.clone();
+        gateway_sdk::spawn(async move {
+            if let Err(e) = plugin.storage.mark_uncacheable(&keys, &token, marker_ms).await {
+                debug!("cookie-cache: hit-for-pass not marked (the lock expires by itself): {e}");
             }
         });
     }
@@ -254,7 +302,7 @@ impl HttpFilter for CacheFilter {
             } else {
                 headers.clone()
             };
-            match c.policy.check_headers(code, &checked) {
+            match c.policy.check_response(code, &checked, self.identified) {
                 Ok(fresh_ms) => {
                     let keep = replayable_headers(&headers, c.policy.store_set_cookie);
                     self.pending = Some(Pending { status: code, headers: keep, fresh_ms, body: Vec::new() });
@@ -270,8 +318,8 @@ impl HttpFilter for CacheFilter {
                     }
                 }
                 Err(reason) => {
-                    status.detail = Some(reason.as_str());
-                    self.release();
+                    status.detail = Some(if self.passed { "hit-for-pass" } else { reason.as_str() });
+                    self.uncacheable();
                 }
             }
         }
@@ -288,7 +336,7 @@ impl HttpFilter for CacheFilter {
         if let Some(p) = self.pending.as_mut() {
             if p.body.len().saturating_add(body.len()) > max {
                 self.pending = None;
-                self.release();
+                self.uncacheable();
             } else {
                 p.body.extend_from_slice(&body.bytes());
             }

@@ -1,4 +1,4 @@
-//! The session step of a request: strip client-sent identity headers, look the session cookie's
+//! The session step of a request: strip client-sent identity headers (in every spelling), look the session cookie's
 //! decision up in Redis, ask the auth service on a miss (caching allow and deny with their own
 //! TTLs), fall back to a stale decision or the failure status when the auth service is down,
 //! and follow `failure_mode` when Redis is.
@@ -10,15 +10,22 @@ use gateway_sdk::{HttpContext, debug, warn};
 use crate::CookieCache;
 use crate::config::{FailureMode, SessionSettings};
 use crate::key::sha256_hex;
-use crate::session::{AuthAnswer, Decision, interpret};
+use crate::session::{AuthAnswer, Decision, folds_to, interpret};
 use crate::storage::session_key;
 
 /// Runs the session step. `None`: the request goes on (identity headers set when allowed);
 /// `Some(response)`: answer with it (denied, or no decision possible).
 pub async fn authorize(plugin: &Shared<CookieCache>, ctx: &mut HttpContext) -> Option<Response> {
     let s = plugin.session.as_ref()?;
-    // A client can never supply identity headers itself.
-    for name in &s.identity_headers {
+    // A client can never supply identity headers itself, under any spelling a backend may read
+    // as the same header (`X-User-Id`, `x_user_id`, `X_USER_ID`).
+    let mut forged: Vec<String> = s.identity_headers.clone();
+    for (name, _) in ctx.request_headers() {
+        if s.identity_headers.iter().any(|h| folds_to(&name, h)) && !forged.contains(&name) {
+            forged.push(name);
+        }
+    }
+    for name in &forged {
         ctx.remove_request_header(name);
     }
     let Some(cookie) = ctx.cookie(&s.cookie).filter(|c| !c.is_empty()) else {

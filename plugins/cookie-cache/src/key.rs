@@ -1,16 +1,19 @@
-//! Cache keys: the request's method, host, path, selected query parameters, headers and cookies
-//! reduced to one SHA-256 digest. Cookie values are hashed on their own before they enter the key
-//! material, so a raw cookie value never becomes (or appears in) a Redis key.
+//! Cache keys: the request's method, host, path, query (whole by default, see [`crate::query`]),
+//! selected headers and cookies reduced to one SHA-256 digest. Cookie values are hashed on their
+//! own before they enter the key material, so a raw cookie value never becomes (or appears in) a
+//! Redis key.
 
 use sha2::{Digest, Sha256};
+
+use crate::query::{QueryKey, Selected};
 
 /// What the key is built from, as configured (`cache.key`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeySpec {
     /// Cookie names whose (hashed) values partition the cache, e.g. the session cookie.
     pub cookies: Vec<String>,
-    /// Query parameter names included in the key; `*` includes the whole query, sorted.
-    pub query_params: Vec<String>,
+    /// Which query parameters are included in the key (the whole query by default).
+    pub query: QueryKey,
     /// Request header names (lower-case) included in the key.
     pub headers: Vec<String>,
 }
@@ -50,22 +53,24 @@ impl KeySpec {
             None => (input.path.split('#').next().unwrap_or(input.path), None),
         };
         let mut m = String::with_capacity(128);
-        push_line(&mut m, "v1", "");
+        push_line(&mut m, "v2", "");
         push_line(&mut m, "m", &input.method.to_ascii_uppercase());
         push_line(&mut m, "h", &input.host.to_ascii_lowercase());
         push_line(&mut m, "p", path);
-        let pairs = query.map(parse_query).unwrap_or_default();
-        for name in &self.query_params {
-            if name == "*" {
-                let mut all = pairs.clone();
-                all.sort();
-                for (k, v) in all {
-                    push_line(&mut m, "q", &format!("{}={}", escape(&k), escape(&v)));
+        match self.query.select(query) {
+            Selected::All(params) => {
+                for p in params {
+                    push_line(&mut m, "q", &escape(&p.as_sent()));
                 }
-            } else {
-                let values: Vec<&str> = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect();
-                push_present(&mut m, "q", name, &values);
             }
+            Selected::Only(listed) => {
+                for (name, params) in listed {
+                    let values: Vec<String> = params.iter().map(|p| p.as_sent()).collect();
+                    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                    push_present(&mut m, "q", &name, &values);
+                }
+            }
+            Selected::Nothing => {}
         }
         for name in &self.headers {
             let values: Vec<&str> =
@@ -81,6 +86,12 @@ impl KeySpec {
             push_line(&mut m, "c", &line);
         }
         m
+    }
+
+    /// Whether the request carries every configured cookie (non-empty): only then is its key its
+    /// own and not shared with everyone lacking one of them. True when no cookie is configured.
+    pub fn identifies(&self, headers: &[(String, String)]) -> bool {
+        self.cookies.iter().all(|name| cookie(headers, name).is_some_and(|v| !v.is_empty()))
     }
 
     /// The SHA-256 (hex) of the key material: the part of every Redis key for this request.
@@ -122,16 +133,6 @@ fn escape(s: &str) -> String {
     out
 }
 
-fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
 /// The first value of cookie `name` in the request's `cookie` headers.
 pub fn cookie(headers: &[(String, String)], name: &str) -> Option<String> {
     headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("cookie")).find_map(|(_, v)| {
@@ -153,7 +154,7 @@ mod tests {
     fn spec() -> KeySpec {
         KeySpec {
             cookies: vec!["sid".into()],
-            query_params: vec!["page".into()],
+            query: QueryKey::Only(vec!["page".into()]),
             headers: vec!["accept-language".into()],
         }
     }
@@ -200,10 +201,41 @@ mod tests {
     }
 
     #[test]
-    fn a_wildcard_includes_the_whole_query_in_a_stable_order() {
-        let s = KeySpec { query_params: vec!["*".into()], ..KeySpec::default() };
+    fn by_default_the_whole_query_is_in_the_key_in_a_stable_order() {
+        let s = KeySpec::default();
+        assert_eq!(s.query, QueryKey::All);
+        assert_ne!(digest(&s, "GET", "/page?x=1", &[]), digest(&s, "GET", "/page?x=2", &[]));
+        assert_ne!(digest(&s, "GET", "/page?x=1", &[]), digest(&s, "GET", "/page", &[]));
+        assert_ne!(digest(&s, "GET", "/page?x=1", &[]), digest(&s, "GET", "/page?x=1&utm=a", &[]));
         assert_eq!(digest(&s, "GET", "/?b=2&a=1", &[]), digest(&s, "GET", "/?a=1&b=2", &[]));
-        assert_ne!(digest(&s, "GET", "/?a=1", &[]), digest(&s, "GET", "/?a=1&b=2", &[]));
+        assert_eq!(digest(&s, "GET", "/?a=%7e", &[]), digest(&s, "GET", "/?a=~", &[]), "equivalent escapes");
+        assert_ne!(digest(&s, "GET", "/?a=%3C", &[]), digest(&s, "GET", "/?a=<", &[]));
+        assert_eq!(digest(&s, "GET", "/page?", &[]), digest(&s, "GET", "/page", &[]));
+    }
+
+    #[test]
+    fn ignore_leaves_the_query_out_of_the_key() {
+        let s = KeySpec { query: QueryKey::Ignore, ..KeySpec::default() };
+        assert_eq!(digest(&s, "GET", "/page?x=1", &[]), digest(&s, "GET", "/page?x=2", &[]));
+        assert_ne!(digest(&s, "GET", "/page?x=1", &[]), digest(&s, "GET", "/other?x=1", &[]));
+    }
+
+    #[test]
+    fn a_listed_parameter_cannot_hide_from_the_key_under_another_spelling() {
+        let s = spec();
+        let plain = digest(&s, "GET", "/list", &[]);
+        for cloaked in ["/list?p%61ge=9", "/list?PAGE=9", "/list?utm=1;page=9", "/list?page"] {
+            assert_ne!(digest(&s, "GET", cloaked, &[]), plain, "{cloaked}");
+        }
+    }
+
+    #[test]
+    fn a_request_is_identified_only_with_every_configured_cookie() {
+        let s = KeySpec { cookies: vec!["sid".into(), "tenant".into()], ..KeySpec::default() };
+        assert!(s.identifies(&h(&[("cookie", "sid=a; tenant=b")])));
+        assert!(!s.identifies(&h(&[("cookie", "sid=a")])));
+        assert!(!s.identifies(&h(&[("cookie", "sid=; tenant=b")])));
+        assert!(KeySpec::default().identifies(&[]), "nothing to identify by");
     }
 
     #[test]

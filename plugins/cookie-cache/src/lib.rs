@@ -2,7 +2,8 @@
 //! fails, lets only one request per key go upstream on a miss (across all gateways), and keeps
 //! session/auth decisions in Redis so the auth service is asked once per session.
 //!
-//! Modules: [`key`] (cache keys, hashed cookies), [`policy`] (what may be stored),
+//! Modules: [`key`] (cache keys, hashed cookies), [`query`] (the query string's share of the
+//! key), [`policy`] (what may be stored),
 //! [`entry`] (the stored form), [`cache_status`] (RFC 9211 header), [`session`] (auth decisions),
 //! [`config`] (configuration and validation), [`storage`] (Redis scripts), `gate` (the session
 //! step) and `filter` (the hooks).
@@ -14,6 +15,7 @@ mod filter;
 mod gate;
 pub mod key;
 pub mod policy;
+pub mod query;
 pub mod session;
 pub mod storage;
 
@@ -34,6 +36,14 @@ pub struct Metrics {
     pub stored: Counter,
     pub bypass: Counter,
     pub collapsed: Counter,
+    /// Lookup script calls (one Redis round trip each, waiters' repeated lookups included).
+    pub lookups: Counter,
+    /// Stampede locks taken.
+    pub locks: Counter,
+    /// Requests that found another request's lock and waited for its fetch.
+    pub waits: Counter,
+    /// Requests sent upstream at once because the key is marked hit-for-pass.
+    pub passes: Counter,
     pub auth_calls: Counter,
     pub session_hits: Counter,
 }
@@ -48,6 +58,10 @@ impl Metrics {
             stored: c("stored"),
             bypass: c("bypass"),
             collapsed: c("collapsed"),
+            lookups: c("lookup"),
+            locks: c("lock"),
+            waits: c("wait"),
+            passes: c("pass"),
             auth_calls: c("auth_call"),
             session_hits: c("session_hit"),
         }

@@ -158,6 +158,22 @@ impl StorePolicy {
         Ok(fresh)
     }
 
+    /// [`StorePolicy::check_headers`] for one request: a response that sets cookies is stored
+    /// only for a request that carried every cookie of the key (`identified`), since anyone else
+    /// shares the key of everyone lacking them and would be handed those cookies.
+    pub fn check_response(
+        &self,
+        status: u16,
+        headers: &[(String, String)],
+        identified: bool,
+    ) -> Result<u64, NotStored> {
+        let fresh = self.check_headers(status, headers)?;
+        if !identified && values(headers, "set-cookie").next().is_some() {
+            return Err(NotStored::SetCookie);
+        }
+        Ok(fresh)
+    }
+
     /// Whether a body of `len` bytes may be stored.
     pub fn body_fits(&self, len: usize) -> bool {
         len <= self.max_body_bytes
@@ -227,6 +243,16 @@ mod tests {
         assert_eq!(policy().check_headers(200, &headers), Err(NotStored::SetCookie));
         let allowed = StorePolicy { store_set_cookie: true, ..policy() };
         assert_eq!(allowed.check_headers(200, &headers), Ok(60_000));
+    }
+
+    #[test]
+    fn set_cookie_is_stored_only_for_a_request_that_carried_the_key_cookies() {
+        let allowed = StorePolicy { store_set_cookie: true, ..policy() };
+        let headers = h(&[("set-cookie", "a=1")]);
+        assert_eq!(allowed.check_response(200, &headers, true), Ok(60_000));
+        assert_eq!(allowed.check_response(200, &headers, false), Err(NotStored::SetCookie));
+        assert_eq!(allowed.check_response(200, &[], false), Ok(60_000), "no cookie set: nothing to hand out");
+        assert_eq!(policy().check_response(200, &headers, true), Err(NotStored::SetCookie));
     }
 
     #[test]

@@ -70,6 +70,13 @@ pub fn interpret(status: u16, headers: &[(String, String)], identity: &[String])
     }
 }
 
+/// Whether a backend may read header `name` as `identity`: CGI, PHP, Rack and WSGI ignore case
+/// and turn `-` into `_`, so `X-User-Id`, `x_user_id` and `X_USER_ID` are one header to them.
+pub fn folds_to(name: &str, identity: &str) -> bool {
+    let fold = |b: u8| if b == b'_' { b'-' } else { b.to_ascii_lowercase() };
+    name.len() == identity.len() && name.bytes().zip(identity.bytes()).all(|(a, b)| fold(a) == fold(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +113,16 @@ mod tests {
         assert_eq!(interpret(500, &[], &identity), AuthAnswer::Unusable);
         assert_eq!(interpret(302, &[], &identity), AuthAnswer::Unusable);
         assert_eq!(interpret(404, &[], &identity), AuthAnswer::Unusable);
+    }
+
+    #[test]
+    fn header_spellings_a_backend_folds_together_are_one_identity_header() {
+        for name in ["x-user-id", "X-User-Id", "x_user_id", "X_USER_ID", "x-User_Id"] {
+            assert!(folds_to(name, "x-user-id"), "{name}");
+            assert!(folds_to(name, "x_user_id"), "{name}");
+        }
+        for name in ["x-user-idx", "x-userid", "x.user.id", "x-user-i"] {
+            assert!(!folds_to(name, "x-user-id"), "{name}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The plugin's Redis operations: the lookup script (entry + stampede lock in one round trip),
-//! storing an entry (releasing the lock), releasing a lock, and session decisions. Every call
+//! storing an entry (releasing the lock), releasing a lock, turning a lock into a hit-for-pass
+//! marker, and session decisions. Every call
 //! reports to the circuit breaker, so a dead Redis stops being called.
 
 use std::cell::Cell;
@@ -14,7 +15,7 @@ use gateway_sdk::time::now;
 pub struct CacheKeys {
     /// The stored response.
     pub entry: String,
-    /// The stampede lock.
+    /// The stampede lock, or the hit-for-pass marker (`!pass`) while the key is uncacheable.
     pub lock: String,
 }
 
@@ -40,6 +41,8 @@ pub struct Found {
     pub entry: Option<Vec<u8>>,
     /// Whether this request now holds the stampede lock.
     pub locked: bool,
+    /// Whether the key is marked hit-for-pass: go upstream without waiting or locking.
+    pub pass: bool,
 }
 
 /// The scripts, the client and the breaker of one compiled configuration.
@@ -50,6 +53,7 @@ pub struct Storage {
     lookup: Script,
     store: Script,
     release: Script,
+    pass: Script,
 }
 
 thread_local! {
@@ -76,6 +80,7 @@ impl Storage {
             lookup: Script::new(include_str!("../lua/lookup.lua")),
             store: Script::new(include_str!("../lua/store.lua")),
             release: Script::new(include_str!("../lua/release.lua")),
+            pass: Script::new(include_str!("../lua/pass.lua")),
         }
     }
 
@@ -105,8 +110,12 @@ impl Storage {
                     Some(Reply::Bulk(b)) => Some(b),
                     _ => None,
                 };
-                let locked = matches!(it.next(), Some(Reply::Int(1)));
-                Ok(Found { entry, locked })
+                let state = it.next();
+                Ok(Found {
+                    entry,
+                    locked: matches!(state, Some(Reply::Int(1))),
+                    pass: matches!(state, Some(Reply::Int(2))),
+                })
             }
             other => Err(RedisError::UnexpectedReply { command: "EVALSHA lookup".into(), got: other.kind() }),
         }
@@ -124,6 +133,14 @@ impl Storage {
     /// Releases the lock if `token` still holds it.
     pub async fn release(&self, keys: &CacheKeys, token: &str) -> Result<(), RedisError> {
         let result = self.release.run(&self.redis, &[&keys.lock], &[token]).await;
+        self.observe(&result);
+        result.map(|_| ())
+    }
+
+    /// Turns the lock `token` holds into the hit-for-pass marker for `marker_ms`.
+    pub async fn mark_uncacheable(&self, keys: &CacheKeys, token: &str, marker_ms: u64) -> Result<(), RedisError> {
+        let marker = marker_ms.max(1).to_string();
+        let result = self.pass.run(&self.redis, &[&keys.lock], &[token, marker.as_str()]).await;
         self.observe(&result);
         result.map(|_| ())
     }

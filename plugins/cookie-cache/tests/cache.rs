@@ -155,7 +155,7 @@ fn miss_then_response(h: &mut TestHost<CookieCache>, headers: &[(&str, &str)]) -
 }
 
 #[test]
-fn set_cookie_no_store_private_and_other_statuses_are_not_stored_and_release_the_lock() {
+fn set_cookie_no_store_private_and_other_statuses_are_not_stored_and_mark_the_key_hit_for_pass() {
     let cases: [(&[(&str, &str)], &str); 4] = [
         (&[(":status", "200"), ("set-cookie", "sid=new")], "detail=set-cookie"),
         (&[(":status", "200"), ("cache-control", "no-store")], "detail=cache-control"),
@@ -167,10 +167,11 @@ fn set_cookie_no_store_private_and_other_statuses_are_not_stored_and_release_the
         let (s, status) = miss_then_response(&mut h, headers);
         assert!(status.contains(detail), "{status}");
         assert!(!status.contains("stored"), "{status}");
-        let release = one_call(&mut h);
-        assert_eq!(release.args()[2..4], ["1".to_string(), release.args()[3].clone()]);
-        assert!(release.args()[3].ends_with("}:l"), "the lock is released at once: {:?}", release.args());
-        h.reply_redis(release.token, Reply::Int(1));
+        let mark = one_call(&mut h);
+        assert_eq!(mark.args()[2], "1");
+        assert!(mark.args()[3].ends_with("}:l"), "the lock is given up at once: {:?}", mark.args());
+        assert_eq!(mark.args()[5], "30000", "as a hit-for-pass marker: {:?}", mark.args());
+        h.reply_redis(mark.token, Reply::Int(1));
         assert_eq!(h.response_body(s, b"body", true), Action::Continue);
         assert!(h.take_redis_calls().is_empty(), "nothing stored");
         h.end_stream(s);
@@ -185,8 +186,8 @@ fn a_body_over_the_size_limit_is_not_stored() {
     h.response_body(s, &[b'x'; 40], false);
     assert!(h.take_redis_calls().is_empty());
     h.response_body(s, &[b'y'; 40], false);
-    let release = one_call(&mut h);
-    assert!(release.args()[3].ends_with("}:l"));
+    let mark = one_call(&mut h);
+    assert!(mark.args()[3].ends_with("}:l"), "the lock becomes a hit-for-pass marker");
     h.response_body(s, b"", true);
     assert!(h.take_redis_calls().is_empty(), "no store after giving up");
     assert_eq!(h.take_response_body(s).len(), 80, "the client still gets the whole body");

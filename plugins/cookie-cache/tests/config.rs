@@ -86,9 +86,88 @@ fn bad_configs_are_rejected_naming_the_field_path() {
             format!(r#"{{{REDIS}, "_rules_": [{{"_match_route_": ["r"], "cache": {{"ttl_seconds": 0}}}}]}}"#),
             "at _rules_[0].cache.ttl_seconds:",
         ),
+        (
+            format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": []}}}}}}"#),
+            "at cache.key.query_params: an empty list",
+        ),
+        (
+            format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": "all"}}}}}}"#),
+            "at cache.key.query_params: invalid value",
+        ),
+        (
+            format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": 1}}}}}}"#),
+            "at cache.key.query_params: invalid type",
+        ),
+        (
+            format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": ["page", "*"]}}}}}}"#),
+            "at cache.key.query_params[1]: `*`",
+        ),
+        (format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": ["a;b"]}}}}}}"#), "at cache.key.query_params[0]:"),
+        (format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": [7]}}}}}}"#), "at cache.key.query_params[0]:"),
     ];
     for (json, expected) in &cases {
         rejects(json, expected);
+    }
+}
+
+/// A session in front of the cache (`{key}` is the `cache.key` object, `{extra}` more session keys).
+fn sessions_and_cache(key: &str, extra: &str) -> String {
+    format!(
+        r#"{{{REDIS}, "cache": {{"key": {key}}},
+            "session": {{"cookie": "sid", "auth": {{"service_name": "auth.static"}}{extra}}}}}"#
+    )
+}
+
+#[test]
+fn configs_that_would_share_one_users_responses_with_others_are_refused_naming_the_field() {
+    let identity = r#", "identity_headers": ["x-user-id"]"#;
+    let cases: Vec<(String, &str)> = vec![
+        // One visitor's Set-Cookie replayed to every visitor.
+        (format!(r#"{{{REDIS}, "cache": {{"store_set_cookie": true}}}}"#), "at cache.store_set_cookie: with no cookie"),
+        (
+            format!(r#"{{{REDIS}, "cache": {{"store_set_cookie": true, "key": {{"headers": ["accept-language"]}}}}}}"#),
+            "at cache.store_set_cookie:",
+        ),
+        (
+            format!(r#"{{{REDIS}, "_rules_": [{{"_match_route_": ["r"], "cache": {{"store_set_cookie": true}}}}]}}"#),
+            "at _rules_[0].cache.store_set_cookie:",
+        ),
+        // Personalised pages shared between signed-in users.
+        (sessions_and_cache("{}", identity), "at session.identity_headers: identity headers personalise pages"),
+        (
+            sessions_and_cache(r#"{"cookies": ["theme"], "headers": ["x-tenant"]}"#, identity),
+            "at session.identity_headers:",
+        ),
+        (sessions_and_cache(r#"{"headers": ["x_user_id"]}"#, identity), "at session.identity_headers:"),
+        (sessions_and_cache("{}", ""), "at cache.key.cookies: the session cookie `sid` is not in the cache key"),
+    ];
+    for (json, expected) in &cases {
+        rejects(json, expected);
+        let text = TestHost::<CookieCache>::configure(json).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("shared_between_users"), "the error names the override: {text}");
+    }
+}
+
+#[test]
+fn keyed_or_acknowledged_configs_are_accepted() {
+    let identity = r#", "identity_headers": ["x-user-id"]"#;
+    let accepted = [
+        format!(r#"{{{REDIS}, "cache": {{"store_set_cookie": true, "key": {{"cookies": ["sid"]}}}}}}"#),
+        format!(r#"{{{REDIS}, "cache": {{"store_set_cookie": true, "key": {{"shared_between_users": true}}}}}}"#),
+        sessions_and_cache(r#"{"cookies": ["sid"]}"#, identity),
+        sessions_and_cache(r#"{"headers": ["X-User-Id"]}"#, identity),
+        sessions_and_cache(r#"{"shared_between_users": true}"#, identity),
+        sessions_and_cache(r#"{"cookies": ["sid"]}"#, ""),
+        format!(
+            r#"{{{REDIS}, "cache": {{"enabled": false}}, "session": {{"cookie": "sid", "auth": {{"service_name": "a.static"}}{identity}}}}}"#
+        ),
+        format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": "ignore"}}}}}}"#),
+        format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": "*"}}}}}}"#),
+        format!(r#"{{{REDIS}, "cache": {{"key": {{"query_params": ["*"]}}}}}}"#),
+        format!(r#"{{{REDIS}, "cache": {{"stampede": {{"hit_for_pass_ms": 0}}}}}}"#),
+    ];
+    for json in &accepted {
+        TestHost::<CookieCache>::configure(json).unwrap_or_else(|e| panic!("{json}\n  {e}"));
     }
 }
 

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use gateway_host::testing::{HttpResponse, RedisServer, TestResponse, TestUpstream, wait_for};
+use gateway_host::testing::{HttpResponse, RedisServer, RedisValue, TestResponse, TestUpstream, wait_for};
 use serde_json::{Value, json};
 use support::{DEADLINE, cache_config, cookie, evalsha_calls, gateway, get, keys, requests_for, sid_of, try_gateway};
 
@@ -70,21 +70,32 @@ fn a_hundred_users_never_receive_each_others_pages() {
 }
 
 #[test]
-fn set_cookie_and_no_store_responses_are_not_cached() {
+fn set_cookie_and_no_store_responses_are_not_cached_and_their_keys_turn_hit_for_pass() {
     let redis = RedisServer::start().unwrap();
     let shop = shop();
     let gw = gateway(cache_config(), &redis.addr(), &shop.addr(), None, 1);
-    for _ in 0..3 {
+    for round in 0..3 {
+        // The first fetch says why it was not stored; later ones go upstream on the marker.
+        let (set_cookie, no_store) = if round == 0 {
+            ("detail=set-cookie", "detail=cache-control")
+        } else {
+            ("detail=hit-for-pass", "detail=hit-for-pass")
+        };
         let r = get(&gw, "/set-cookie", &[("cookie", "sid=a")]);
         assert_eq!(r.header("set-cookie"), Some("visited=1"));
-        assert!(r.header("cache-status").unwrap().ends_with("detail=set-cookie"), "{r:?}");
+        assert!(r.header("cache-status").unwrap().ends_with(set_cookie), "{r:?}");
         let r = get(&gw, "/no-store", &[("cookie", "sid=a")]);
-        assert!(r.header("cache-status").unwrap().ends_with("detail=cache-control"), "{r:?}");
+        assert!(r.header("cache-status").unwrap().ends_with(no_store), "{r:?}");
     }
     assert_eq!(requests_for(&shop, "/set-cookie"), 3);
     assert_eq!(requests_for(&shop, "/no-store"), 3);
     assert_eq!(keys(&redis, "cookie-cache:{*}:e"), 0);
-    assert_eq!(keys(&redis, "cookie-cache:{*}:l"), 0, "locks were released");
+    let RedisValue::Array(locks) = redis.command(&["KEYS", "cookie-cache:{*}:l"]).unwrap() else { panic!() };
+    assert_eq!(locks.len(), 2, "one hit-for-pass marker per page, no lock left behind");
+    for lock in locks {
+        let RedisValue::Bulk(name) = lock else { panic!("{lock:?}") };
+        assert_eq!(redis.command(&["GET", &name]).unwrap(), RedisValue::Bulk("!pass".into()), "{name}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The Lua scripts against a real `redis-server` (a direct child process on a free loopback
 //! port, killed by pid): fresh reads never lock, misses and stale copies take the lock once,
-//! stores release only their own lock.
+//! stores release only their own lock, an uncacheable fetch turns the lock into a hit-for-pass
+//! marker that sends everyone upstream until a store clears it.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use cookie_cache::entry::Entry;
@@ -11,6 +12,7 @@ use gateway_sdk::redis::codec::decode_reply;
 const LOOKUP: &str = include_str!("../lua/lookup.lua");
 const STORE: &str = include_str!("../lua/store.lua");
 const RELEASE: &str = include_str!("../lua/release.lua");
+const PASS: &str = include_str!("../lua/pass.lua");
 
 /// A real redis-server from gateway-host's test support, replies decoded by the SDK's codec.
 struct Redis {
@@ -103,4 +105,31 @@ fn a_foreign_value_under_the_entry_key_counts_as_stale() {
     let r = Redis::start();
     r.cmd(&[b"SET", E.as_bytes(), b"not an entry"]);
     assert_eq!(lookup(&r, 1, "a", "5000"), (Some(b"not an entry".to_vec()), 1));
+}
+
+#[test]
+fn only_the_lock_holder_turns_its_lock_into_a_hit_for_pass_marker_and_a_store_clears_it() {
+    let r = Redis::start();
+    assert_eq!(lookup(&r, 1, "holder", "5000").1, 1);
+    assert_eq!(r.eval(PASS, &[L], &[b"someone-else", b"30000"]), Reply::Int(0), "not theirs to mark");
+    assert_eq!(r.cmd(&[b"GET", L.as_bytes()]), Reply::Bulk(b"holder".to_vec()));
+    assert_eq!(r.eval(PASS, &[L], &[b"holder", b"30000"]), Reply::Int(1));
+    let pttl = r.cmd(&[b"PTTL", L.as_bytes()]);
+    assert!(matches!(pttl, Reply::Int(ms) if ms > 29_000 && ms <= 30_000), "{pttl:?}");
+
+    // Everyone now goes upstream at once; nobody can take the lock.
+    for token in ["a", "b", "c"] {
+        assert_eq!(lookup(&r, 2, token, "5000"), (None, 2), "{token}");
+    }
+    assert_eq!(r.eval(RELEASE, &[L], &[b"holder"]), Reply::Int(0), "a late release leaves the marker");
+    assert_eq!(r.eval(PASS, &[L], &[b"holder", b"30000"]), Reply::Int(0), "the marker is nobody's lock");
+    // A fresh entry still wins over the marker.
+    r.cmd(&[b"SET", E.as_bytes(), &entry(2)]);
+    assert_eq!(lookup(&r, 3, "d", "5000"), (Some(entry(2)), 0));
+    r.cmd(&[b"DEL", E.as_bytes()]);
+
+    // A pass request whose response was cacheable stores it and clears the marker.
+    r.eval(STORE, &[E, L], &[&entry(10), b"60000", b""]);
+    assert_eq!(r.cmd(&[b"EXISTS", L.as_bytes()]), Reply::Int(0));
+    assert_eq!(lookup(&r, 2_000, "e", "5000"), (Some(entry(10)), 1), "stale again later: one request locks");
 }

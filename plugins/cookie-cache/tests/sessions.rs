@@ -231,6 +231,21 @@ fn identity_headers_are_stripped_even_when_the_session_is_denied_or_cached() {
 }
 
 #[test]
+fn every_spelling_of_an_identity_header_a_backend_folds_together_is_stripped() {
+    let mut h = host(r#", "required": false"#);
+    let forged = ["X-User-Id", "x_user_id", "X_USER_ID", "x-User_Roles", "X_user-roles"];
+    let mut headers = vec![(":method", "GET"), (":path", "/account"), (":authority", "shop.example.com")];
+    headers.extend(forged.iter().map(|name| (*name, "admin")));
+    headers.push(("x_user_idx", "kept"));
+    let s = h.new_stream(&headers);
+    assert_eq!(h.request_headers(s, true), Action::Continue, "anonymous: no Redis call");
+    for name in forged {
+        assert_eq!(h.request_header(s, name), None, "{name}");
+    }
+    assert_eq!(h.request_header(s, "x_user_idx").as_deref(), Some("kept"), "other headers stay");
+}
+
+#[test]
 fn the_session_step_runs_before_the_cache_and_a_denied_session_never_reads_the_cache() {
     let json = config("").replace(r#""cache": {"enabled": false}"#, r#""cache": {"key": {"cookies": ["sid"]}}"#);
     let mut h = TestHost::<CookieCache>::configure(&json).unwrap_or_else(|e| panic!("{e}"));

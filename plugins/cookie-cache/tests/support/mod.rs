@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use gateway_host::testing::{HttpResponse, RedisServer, RedisValue, TestRequest, TestUpstream, http_request, plugin_wasm};
+use gateway_host::testing::{
+    HttpResponse, RedisServer, RedisValue, TestRequest, TestUpstream, http_request, plugin_wasm,
+};
 use gateway_host::{Gateway, GatewayConfig};
 use serde_json::{Value, json};
 
