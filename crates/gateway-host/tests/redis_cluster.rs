@@ -198,3 +198,93 @@ fn cookie_cache_and_hello_redis_work_through_the_proxy() {
         .collect();
     assert_eq!(counts, ["1", "2", "3"]);
 }
+
+/// Kills the master that holds a rate-limit counter under load and measures what the fleet sees.
+/// Prints the figures docs/benchmarks.md quotes; asserts only what must hold: every request is
+/// answered, the breaker's fallback decides while the slot has no master, Redis decides again
+/// after the failover, and the replica's counter never exceeds what Redis admitted.
+#[test]
+fn a_master_killed_under_load_fails_over_with_answers_for_every_request() {
+    let (mut cluster, proxy) = cluster_and_proxy();
+    let upstream = TestUpstream::echo().unwrap();
+    let config = json!({
+        "rule_name": "failover",
+        "global_threshold": {"query_per_minute": 1_000_000},
+        "gateway_count": 1,
+        "redis": {"service_name": "redis.static", "service_port": 6379, "timeout": 500},
+        "circuit_breaker": {"failure_threshold": 3, "cooldown_ms": 500},
+    });
+    let gw = gateway("cluster-rate-limit", config, &proxy, &upstream);
+    let pinned = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_040_030);
+    gw.set_time(pinned);
+    let url = format!("{}/item", gw.url());
+    let send = |n: usize| -> (usize, usize) {
+        let mut ok = 0;
+        let mut failed = 0;
+        for _ in 0..n {
+            match http_request("GET", &url, &[], b"").map(|r| r.status) {
+                Ok(200) => ok += 1,
+                _ => failed += 1,
+            }
+        }
+        (ok, failed)
+    };
+    // Warm: the counter exists and its slot's master is known.
+    assert_eq!(send(50), (50, 0));
+    let key = format!("cluster-rate-limit:{{failover:global_threshold}}:60:{}", 1_796_040_030 / 60);
+    let owner = cluster.master_for(&key).unwrap();
+    assert_eq!(cluster.nodes[owner].get_int(&key).unwrap(), Some(50), "the counter is {key}");
+    let metric = |name: &str| gw.metrics().iter().filter(|m| m.name == name).map(|m| m.value).sum::<i64>();
+    let started = std::time::Instant::now();
+    cluster.nodes[owner].stop();
+    let mut answered = 0;
+    let mut failed = 0;
+    let mut recovered_after = None;
+    // Keep the load on until Redis decides again (the replica took over and the proxy knows).
+    while started.elapsed() < Duration::from_secs(30) {
+        let fallback_before = metric("cluster_rate_limit.fallback_decisions");
+        let errors_before = metric("cluster_rate_limit.redis_errors");
+        let (ok, bad) = send(10);
+        answered += ok;
+        failed += bad;
+        let by_redis = metric("cluster_rate_limit.fallback_decisions") == fallback_before
+            && metric("cluster_rate_limit.redis_errors") == errors_before;
+        if by_redis && started.elapsed() > Duration::from_millis(200) {
+            recovered_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let recovered_after = recovered_after.unwrap_or_else(|| {
+        let nodes: Vec<String> = cluster
+            .nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .map(|n| format!("{:?}", n.command(&["CLUSTER", "NODES"])))
+            .collect();
+        let logs: Vec<String> = gw.logs().iter().rev().take(3).map(|l| l.message.clone()).collect();
+        panic!("Redis never decided again within 30 s; nodes: {nodes:#?}; last logs: {logs:#?}")
+    });
+    let new_owner = cluster.master_for(&key).unwrap();
+    assert_ne!(new_owner, owner, "a replica took the slot over");
+    let fallback = metric("cluster_rate_limit.fallback_decisions");
+    let errors = metric("cluster_rate_limit.redis_errors");
+    let allowed = metric("cluster_rate_limit.allowed");
+    // Every decision without Redis (breaker open, or the call failed) counts as a fallback.
+    let by_redis = allowed - fallback;
+    let counter = cluster.nodes[new_owner].get_int(&key).unwrap().unwrap_or(0);
+    assert_eq!(failed, 0, "every request was answered (failure_mode allow)");
+    assert!(fallback > 0, "the fallback decided while the slot had no master");
+    assert!(counter <= by_redis, "the counter ({counter}) never exceeds the admissions Redis made ({by_redis})");
+    eprintln!(
+        "failover: recovered after {} ms; {} requests during the failover, {} failed; {} decided by the fallback, \
+         {} Redis errors; Redis-decided admissions {}, counter after failover {} (lost increments: {})",
+        recovered_after.as_millis(),
+        answered + failed,
+        failed,
+        fallback,
+        errors,
+        by_redis,
+        counter,
+        by_redis - counter
+    );
+}

@@ -33,6 +33,9 @@ impl RedisCluster {
                 &conf,
                 "--cluster-node-timeout",
                 "2000",
+                // Replicas sync at once (the default waits 5 s for more replicas to join).
+                "--repl-diskless-sync-delay",
+                "0",
             ])?);
         }
         let addrs: Vec<String> = nodes.iter().map(RedisServer::addr).collect();
@@ -55,10 +58,16 @@ impl RedisCluster {
         Ok(cluster)
     }
 
+    /// Every node sees the cluster ok and every replica finished its first sync (a replica
+    /// that never synced cannot take over from its master).
     fn is_ok(&self) -> bool {
-        self.nodes.iter().all(|n| match n.command(&["CLUSTER", "INFO"]) {
-            Ok(RedisValue::Bulk(info)) => info.contains("cluster_state:ok"),
-            _ => false,
+        self.nodes.iter().all(|n| {
+            let state_ok = matches!(n.command(&["CLUSTER", "INFO"]), Ok(RedisValue::Bulk(info)) if info.contains("cluster_state:ok"));
+            let synced = match n.command(&["INFO", "replication"]) {
+                Ok(RedisValue::Bulk(info)) => info.contains("role:master") || info.contains("master_link_status:up"),
+                _ => false,
+            };
+            state_ok && synced
         })
     }
 
@@ -79,6 +88,22 @@ impl RedisCluster {
                 _ => 0,
             })
             .collect()
+    }
+
+    /// The index in `nodes` of the master that serves `key` now.
+    pub fn master_for(&self, key: &str) -> anyhow::Result<usize> {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.is_running() {
+                continue;
+            }
+            // READONLY-less reads on a replica redirect too, so only the owner answers directly.
+            match node.command(&["GET", key]) {
+                Ok(RedisValue::Error(e)) if e.starts_with("MOVED") => continue,
+                Ok(_) => return Ok(i),
+                Err(_) => continue,
+            }
+        }
+        Err(anyhow!("no node serves {key}"))
     }
 
     /// The address of the first node (a seed for proxies).

@@ -121,6 +121,11 @@ impl RedisServer {
     }
 
     /// Kills the server (by pid) and reaps it. The port stays reserved for `restart`.
+    /// Whether the server process is still running (not stopped or dead).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

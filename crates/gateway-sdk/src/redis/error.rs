@@ -60,6 +60,9 @@ pub enum Unavailable {
     ClusterRedirect,
     /// `BUSY`: a script is running and blocks every client.
     Busy,
+    /// A Redis proxy (Envoy's `redis_proxy`) has no healthy upstream for the key: `no upstream
+    /// host`, `upstream failure` (during a Redis Cluster failover, for example).
+    ProxyUpstream,
 }
 
 impl Unavailable {
@@ -77,6 +80,7 @@ impl Unavailable {
             Unavailable::ClusterDown => "clusterdown",
             Unavailable::ClusterRedirect => "cluster_redirect",
             Unavailable::Busy => "busy",
+            Unavailable::ProxyUpstream => "proxy_upstream",
         }
     }
 
@@ -110,6 +114,9 @@ impl Unavailable {
                 "this is a Redis Cluster node and the gateway does not follow MOVED/ASK: point redis.service_name at a cluster-aware proxy for Redis Cluster"
             }
             Unavailable::Busy => "a long script blocks Redis (BUSY): find it with SCRIPT KILL / SLOWLOG",
+            Unavailable::ProxyUpstream => {
+                "the Redis proxy has no healthy Redis for this key (a failover in progress, or the proxy's cluster is down): check the proxy and its Redis"
+            }
         }
     }
 }
@@ -143,6 +150,10 @@ impl RedisError {
 /// Classifies an error reply by its code (the first word). Redis 7 keeps a command's error code
 /// when the command ran inside a script (`-READONLY ... script: ...`).
 fn reply_unavailable(reply: &str) -> Option<Unavailable> {
+    // Envoy's redis_proxy answers these (lower case, no code) when it cannot reach a Redis.
+    if matches!(reply, "no upstream host" | "upstream failure" | "upstream protocol error") {
+        return Some(Unavailable::ProxyUpstream);
+    }
     let code = reply.split_whitespace().next().unwrap_or_default();
     Some(match code {
         "NOAUTH" | "WRONGPASS" => Unavailable::Auth,
