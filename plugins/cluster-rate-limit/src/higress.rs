@@ -127,7 +127,10 @@ fn rule_item(item: &mut Map<String, Value>, at: &ConfigPath, warnings: &mut Vec<
         let ignored: Vec<&str> = set[..set.len() - 1].iter().map(LimitKind::as_str).collect();
         warnings.push(ConfigWarning::new(
             &at.field(winner.as_str()),
-            format!("wins over {} in the same item (Higress reads them in this order; the last set wins)", ignored.join(", ")),
+            format!(
+                "wins over {} in the same item (Higress reads them in this order; the last set wins)",
+                ignored.join(", ")
+            ),
         ));
     }
     coerce_array(item, "limit_keys");
@@ -155,8 +158,11 @@ mod tests {
     fn loose_values_become_typed_ones() {
         let (v, w) = prepared(json!({"rule_name": 7, "show_limit_quota_header": "true", "rejected_code": "403",
             "global_threshold": {"query_per_minute": "10"}}));
-        assert_eq!(v, json!({"rule_name": "7", "show_limit_quota_header": true, "rejected_code": 403,
-            "global_threshold": {"query_per_minute": 10}}));
+        assert_eq!(
+            v,
+            json!({"rule_name": "7", "show_limit_quota_header": true, "rejected_code": 403,
+            "global_threshold": {"query_per_minute": 10}})
+        );
         assert!(w.is_empty(), "{w:?}");
     }
 
@@ -164,8 +170,11 @@ mod tests {
     fn the_last_limit_by_field_in_go_order_wins() {
         let (v, w) = prepared(json!({"rule_items": [{"limit_by_per_ip": "from-remote-addr", "limit_by_header": "h",
             "limit_by_param": "", "limit_by_consumer": null, "limit_keys": {"key": 1.5, "query_per_second": true}}]}));
-        assert_eq!(v["rule_items"][0], json!({"limit_by_per_ip": "from-remote-addr",
-            "limit_keys": [{"key": "1.5", "query_per_second": 1}]}));
+        assert_eq!(
+            v["rule_items"][0],
+            json!({"limit_by_per_ip": "from-remote-addr",
+            "limit_keys": [{"key": "1.5", "query_per_second": 1}]})
+        );
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("rule_items[0].limit_by_per_ip: wins over limit_by_header, limit_by_consumer"), "{w:?}");
     }

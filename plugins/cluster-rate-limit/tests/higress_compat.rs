@@ -240,3 +240,12 @@ fn config_go_131_unknown_keys_load_with_a_warning_naming_the_closest_field() {
     let w = loads(&fixture("unknown-key-in-limit-keys.json"));
     assert!(w.iter().any(|w| w.contains("rule_items[0].limit_keys[0].burst")), "{w:?}");
 }
+
+/// config.go 336-343 compiles `regexp:` keys with Go's RE2 `regexp`; `regex-lite` has no
+/// Unicode classes, so `\p{Han}` is refused naming the key (README: Coming from Higress).
+#[test]
+fn config_go_339_unicode_classes_in_regexp_keys_are_refused_naming_the_key() {
+    let err = refused(&base(json!({"rule_items": [{"limit_by_per_header": "x-u", "limit_keys": [
+        {"key": "regexp:^\\p{Han}+$", "query_per_second": 1}, {"key": "regexp:^[a-z]\\d{2,}$", "query_per_second": 1}]}]})));
+    assert!(err.contains("rule_items[0].limit_keys[0].key"), "{err}");
+}

@@ -88,10 +88,8 @@ pub fn array(v: Value) -> Vec<Value> {
 
 /// Rewrites `obj[key]` (when present) as a string, as gjson `String()` reads it.
 pub fn coerce_string(obj: &mut Map<String, Value>, key: &str) {
-    if let Some(v) = obj.get_mut(key) {
-        if !v.is_string() {
-            *v = Value::String(string(v));
-        }
+    if let Some(v) = obj.get_mut(key).filter(|v| !v.is_string()) {
+        *v = Value::String(string(v));
     }
 }
 
@@ -111,10 +109,8 @@ pub fn coerce_int(obj: &mut Map<String, Value>, key: &str) {
 
 /// Rewrites `obj[key]` (when present) as a list, as gjson `Array()` reads it.
 pub fn coerce_array(obj: &mut Map<String, Value>, key: &str) {
-    if let Some(v) = obj.get_mut(key) {
-        if !v.is_array() {
-            *v = Value::Array(array(v.take()));
-        }
+    if let Some(v) = obj.get_mut(key).filter(|v| !v.is_array()) {
+        *v = Value::Array(array(v.take()));
     }
 }
 
