@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gateway_sdk::prelude::*;
 use gateway_sdk::time::{now_millis, sleep};
-use gateway_sdk::{debug, warn};
+use gateway_sdk::debug;
 
 use crate::CookieCache;
 use crate::cache_status::{CacheStatus, Forward};
@@ -98,7 +98,10 @@ impl CacheFilter {
             let found = match guarded_lookup(&plugin, &keys, now, &token, lock_ms).await {
                 Ok(found) => found,
                 Err(e) => {
-                    warn!("cookie-cache: lookup failed, going upstream without the cache: {e}");
+                    gateway_sdk::warn_throttled!(
+                        "cookie-cache:lookup",
+                        "cookie-cache: lookup failed, going upstream without the cache: {e}"
+                    );
                     plugin.metrics.bypass.inc();
                     self.status = Some(bypass(c, "redis-error"));
                     return None;
@@ -192,7 +195,9 @@ impl CacheFilter {
         gateway_sdk::spawn(async move {
             match plugin.storage.store(&keys, &bytes, expiry, &token).await {
                 Ok(()) => plugin.metrics.stored.inc(),
-                Err(e) => warn!("cookie-cache: response not stored: {e}"),
+                Err(e) => {
+                    gateway_sdk::warn_throttled!("cookie-cache:store", "cookie-cache: response not stored: {e}");
+                }
             }
         });
     }

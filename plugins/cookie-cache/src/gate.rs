@@ -5,7 +5,7 @@
 
 use gateway_sdk::time::now_millis;
 use gateway_sdk::{HttpCall, Response, Shared, http_call};
-use gateway_sdk::{HttpContext, debug, warn};
+use gateway_sdk::{HttpContext, debug};
 
 use crate::CookieCache;
 use crate::config::{FailureMode, SessionSettings};
@@ -50,11 +50,14 @@ pub async fn authorize(plugin: &Shared<CookieCache>, ctx: &mut HttpContext) -> O
             },
             Ok(None) => true,
             Err(e) if e.is_unavailable() => {
-                warn!("cookie-cache: session lookup failed, failure_mode applies: {e}");
+                gateway_sdk::warn_throttled!(
+                    "cookie-cache:session",
+                    "cookie-cache: session lookup failed, failure_mode applies: {e}"
+                );
                 false
             }
             Err(e) => {
-                warn!("cookie-cache: session lookup failed: {e}");
+                gateway_sdk::warn_throttled!("cookie-cache:session", "cookie-cache: session lookup failed: {e}");
                 true
             }
         }
@@ -73,7 +76,7 @@ pub async fn authorize(plugin: &Shared<CookieCache>, ctx: &mut HttpContext) -> O
     let answer = match http_call(auth_request(s, ctx)).await {
         Ok(resp) => interpret(resp.status, &resp.headers, &s.identity_headers),
         Err(e) => {
-            warn!("cookie-cache: auth service call failed: {e}");
+            gateway_sdk::warn_throttled!("cookie-cache:auth", "cookie-cache: auth service call failed: {e}");
             AuthAnswer::Unusable
         }
     };
@@ -97,7 +100,10 @@ pub async fn authorize(plugin: &Shared<CookieCache>, ctx: &mut HttpContext) -> O
         let expiry = decision.fresh_ms.saturating_add(s.stale_ms);
         gateway_sdk::spawn(async move {
             if let Err(e) = plugin.storage.put(&key, &bytes, expiry).await {
-                warn!("cookie-cache: session decision not stored: {e}");
+                gateway_sdk::warn_throttled!(
+                    "cookie-cache:session-store",
+                    "cookie-cache: session decision not stored: {e}"
+                );
             }
         });
     }

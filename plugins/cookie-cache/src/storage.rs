@@ -91,8 +91,9 @@ impl Storage {
 
     fn observe<T>(&self, result: &Result<T, RedisError>) {
         match result {
-            Err(e) if e.is_unavailable() => self.breaker.record_failure(),
-            _ => self.breaker.record_success(),
+            // Counts unavailability towards the breaker and logs its cause once per interval.
+            Err(e) => self.breaker.record_error(e),
+            Ok(_) => self.breaker.record_success(),
         }
     }
 
