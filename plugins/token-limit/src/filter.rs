@@ -244,10 +244,13 @@ impl HttpFilter for TokenFilter {
         let estimate = match request::parse(&bytes) {
             Some((info, mut doc)) => {
                 // Decided by the body's shape and the route, never by a client header.
-                if info.stream && info.openai_style && !info.anthropic_body && self.may_inject() {
-                    if let Some(rewritten) = request::with_include_usage(&bytes, &info, &mut doc) {
-                        body.replace(&rewritten);
-                    }
+                if info.stream
+                    && info.openai_style
+                    && !info.anthropic_body
+                    && self.may_inject()
+                    && let Some(rewritten) = request::with_include_usage(&bytes, &info, &mut doc)
+                {
+                    body.replace(&rewritten);
                 }
                 let estimate = info.estimate(&rules, self.embeddings);
                 self.request = Some(info);

@@ -249,3 +249,27 @@ redis:
     let fourth: Value = serde_json::from_slice(&send("key1=bravo").body).unwrap();
     assert_eq!(fourth["code"], -1);
 }
+
+#[test]
+fn reservation_off_admits_while_used_is_at_most_the_quota_and_charges_only_reported_usage() {
+    let redis = RedisServer::start().unwrap();
+    let llm = MockLlm::start();
+    let gw = gateway(
+        &redis,
+        &llm,
+        "rule_name: off\nreservation: off\nglobal_threshold:\n  token_per_minute: 184\nredis:\n  service_name: redis.static\n",
+    );
+    // 4 × 46 = 184 used is not over 184: Higress admits a 5th; 230 rejects the 6th.
+    assert_eq!(statuses(&gw, "/v1/chat/completions", &[], 6), admits(5, 6));
+    assert_eq!(wait_charged(&redis, "off", 230), 230);
+    redis.command(&["FLUSHALL"]).unwrap();
+    // No usage in the answer: nothing is charged (Higress adds only reported usage).
+    let url = format!("{}/bad/html", gw.url());
+    let resp = http_request("POST", &url, &[("content-type", "application/json")], BODY.as_bytes()).unwrap();
+    assert_eq!(resp.status, 200);
+    let missing = gateway_host::testing::wait_for(Duration::from_secs(10), || {
+        (metric(&gw, "token_limit.usage_missing") == 1).then_some(())
+    });
+    assert!(missing.is_some());
+    assert_eq!(charged(&redis, "off"), 0);
+}
