@@ -393,3 +393,37 @@ fn a_rule_matched_by_route_applies_its_own_limit_on_that_route() {
         );
     }
 }
+
+#[test]
+fn without_max_tokens_it_reserves_what_fits_and_needs_only_the_prompt() {
+    let mut h = host("");
+    let s =
+        post(&mut h, "/v1/chat/completions", r#"{"stream":true,"messages":[{"role":"user","content":"abcdefgh"}]}"#);
+    let call = one_call(&mut h);
+    let (_, args) = split_script(&call);
+    assert_eq!(args[0], "1027", "default_max_tokens + the prompt, if it fits");
+    assert_eq!(args.last().map(String::as_str), Some("3"), "at least the prompt");
+    // The minute had 40 left: 40 reserved.
+    h.reply_redis(
+        call.token,
+        Reply::Array([0, 1000, 30_000, 0, 4040, 3_600_000, 0, 40].into_iter().map(Reply::Int).collect()),
+    );
+    assert_eq!(h.request_resumed(s), 1);
+    assert_eq!(h.metric("token_limit.tokens_reserved"), Some(40));
+    h.response_headers(s, &[(":status", "200"), ("content-type", "text/event-stream")], false);
+    h.response_body(s, sse_usage(9, 30).as_bytes(), true);
+    let settle = one_call(&mut h);
+    assert_eq!(split_script(&settle).1[0], "-1", "39 used of the 40 reserved");
+}
+
+#[test]
+fn a_request_larger_than_a_whole_quota_is_answered_without_calling_redis() {
+    let mut h = host("");
+    let s = post(&mut h, "/v1/chat/completions", r#"{"max_tokens":2000,"messages":[]}"#);
+    assert!(h.take_redis_calls().is_empty(), "decided from the configuration alone");
+    let reply = h.local_response(s).expect("a local answer");
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.header("retry-after"), None);
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(body["error"]["code"], "token_quota_too_small");
+}
