@@ -31,6 +31,7 @@ fn yaml(text: &str) -> Value {
 fn gateway(redis: &RedisServer, llm: &MockLlm, config: &str) -> Gateway {
     let mut config = yaml(config);
     config["redis"] = serde_json::json!({"service_name": "redis.static", "service_port": 6379});
+    load_scripts(redis);
     let gw = start_gateway(redis, &llm.addr(), config, 1);
     gw.set_time(SystemTime::UNIX_EPOCH + Duration::from_secs(T0));
     gw

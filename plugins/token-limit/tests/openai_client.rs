@@ -153,6 +153,7 @@ fn the_real_openai_client_without_max_tokens_is_answered_until_300_tokens_are_us
     // many do: token-limit must still read every usage.
     let redis = RedisServer::start().unwrap();
     let upstream = PyUpstream::start_with(&["--gzip"]);
+    load_scripts(&redis);
     let gw = start_gateway(&redis, &upstream.addr(), config("budget-300", 300), 1);
     let records = openai_calls(&gw, "tenant-300", 12, 2.0);
     let first_rejection =

@@ -59,6 +59,21 @@ pub fn start_gateway(redis: &RedisServer, upstream: &str, config: Value, workers
     Gateway::start(gateway_config(redis, upstream, config, workers)).unwrap_or_else(|e| panic!("gateway start: {e:#}"))
 }
 
+/// Loads token-limit's scripts into `redis` (`SCRIPT LOAD`), so no call takes the EVALSHA →
+/// NOSCRIPT → EVAL detour. That detour costs the first settle of a fresh Redis a round trip,
+/// during which a request sent right after the answer still sees the reservation: tests of
+/// exact sequences load the scripts first.
+pub fn load_scripts(redis: &RedisServer) {
+    use gateway_sdk::redis::{RedisClient, RedisConfig};
+    let config: RedisConfig = serde_json::from_value(json!({"service_name": "redis.static"})).unwrap();
+    let client = RedisClient::new(&config, &gateway_sdk::ConfigPath::root("t").field("redis")).unwrap();
+    let store = gateway_sdk::quota::QuotaStore::new(client, "t", gateway_sdk::quota::Algorithm::Fixed);
+    let charge = include_str!("../../src/charge.lua");
+    for source in [store.check_script().source(), store.settle_script().source(), charge] {
+        redis.command(&["SCRIPT", "LOAD", source]).unwrap();
+    }
+}
+
 /// Every counter of `rule` for windows of `seconds`: (key, value).
 pub fn counters(redis: &RedisServer, rule: &str, seconds: u64) -> Vec<(String, i64)> {
     let pattern = format!("token-limit:{rule}:*:{seconds}:*");
