@@ -146,7 +146,10 @@ impl Admission {
                 }
                 Err(e) => {
                     self.failure.record_failure(&e);
-                    gateway_sdk::warn!("token-limit: quota check failed ({e}); failure_mode decides");
+                    gateway_sdk::warn_throttled!(
+                        "token-limit:check",
+                        "token-limit: quota check failed ({e}); failure_mode decides"
+                    );
                     if self.failure.mode == FailureMode::Deny {
                         return Decision::Unavailable;
                     }
@@ -245,7 +248,11 @@ impl Admission {
         });
         if let Some(d) = dropped {
             self.dropped.inc();
-            gateway_sdk::warn!("token-limit: {PENDING_CAPACITY} charges wait for Redis; dropped {} tokens", d.tokens);
+            gateway_sdk::warn_throttled!(
+                "token-limit:dropped",
+                "token-limit: {PENDING_CAPACITY} charges wait for Redis; dropped {} tokens",
+                d.tokens
+            );
         }
     }
 

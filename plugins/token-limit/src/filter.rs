@@ -76,7 +76,10 @@ impl TokenFilter {
                         refunding.metrics.refunded.add(ticket.reserved);
                         gateway_sdk::task::spawn(async move {
                             if let Err(e) = refunding.admission.settle(&ticket, 0).await {
-                                gateway_sdk::warn!("token-limit: refunding an abandoned reservation failed: {e}");
+                                gateway_sdk::warn_throttled!(
+                                    "token-limit:refund",
+                                    "token-limit: refunding an abandoned reservation failed: {e}"
+                                );
                             }
                         });
                     }
@@ -165,7 +168,8 @@ impl TokenFilter {
         m.refunded.add(ticket.reserved.saturating_sub(charge.total));
         if charge.usage_missing {
             m.usage_missing.inc();
-            gateway_sdk::warn!(
+            gateway_sdk::warn_throttled!(
+                "token-limit:usage-missing",
                 "token-limit: no usable usage in the response ({ending:?}, malformed: {}, invalid counts: {}, \
                  streamed characters: {}); charging {} of the {} reserved",
                 scan.malformed,
@@ -183,7 +187,11 @@ impl TokenFilter {
                 Ok(Settled::Nothing | Settled::Queued) => {}
                 Err(e) => {
                     plugin.metrics.redis_errors.inc();
-                    gateway_sdk::warn!("token-limit: settling {} tokens failed: {e}", charge.total);
+                    gateway_sdk::warn_throttled!(
+                        "token-limit:settle",
+                        "token-limit: settling {} tokens failed: {e}",
+                        charge.total
+                    );
                 }
             }
         });

@@ -154,6 +154,11 @@ fn reply_unavailable(reply: &str) -> Option<Unavailable> {
     if matches!(reply, "no upstream host" | "upstream failure" | "upstream protocol error") {
         return Some(Unavailable::ProxyUpstream);
     }
+    // Redis 7 refuses large commands from a client that has not authenticated (more than 10
+    // arguments, bulk strings over 16 KiB) this way, and closes the connection.
+    if reply.starts_with("ERR Protocol error: unauthenticated") {
+        return Some(Unavailable::Auth);
+    }
     let code = reply.split_whitespace().next().unwrap_or_default();
     Some(match code {
         "NOAUTH" | "WRONGPASS" => Unavailable::Auth,
@@ -207,3 +212,36 @@ impl fmt::Display for RedisError {
 }
 
 impl std::error::Error for RedisError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cause(reply: &str) -> Option<Unavailable> {
+        RedisError::Reply(reply.to_string()).unavailable()
+    }
+
+    #[test]
+    fn error_replies_that_every_call_would_get_again_mean_unavailable() {
+        assert_eq!(cause("NOAUTH Authentication required."), Some(Unavailable::Auth));
+        assert_eq!(cause("WRONGPASS invalid username-password pair or user is disabled."), Some(Unavailable::Auth));
+        assert_eq!(cause("ERR Protocol error: unauthenticated multibulk length"), Some(Unavailable::Auth));
+        assert_eq!(
+            cause("NOPERM this user has no permissions to run the 'evalsha' command"),
+            Some(Unavailable::Permission)
+        );
+        assert_eq!(cause("READONLY You can't write against a read only replica."), Some(Unavailable::ReadOnly));
+        assert_eq!(cause("MOVED 3999 127.0.0.1:6381"), Some(Unavailable::ClusterRedirect));
+        assert_eq!(cause("CLUSTERDOWN Hash slot not served"), Some(Unavailable::ClusterDown));
+        assert_eq!(cause("upstream failure"), Some(Unavailable::ProxyUpstream));
+        assert_eq!(cause("OOM command not allowed when used memory > 'maxmemory'."), Some(Unavailable::OutOfMemory));
+    }
+
+    #[test]
+    fn ordinary_error_replies_do_not() {
+        assert_eq!(cause("ERR Error running script (call to f_x): @user_script:1: bad"), None);
+        assert_eq!(cause("WRONGTYPE Operation against a key holding the wrong kind of value"), None);
+        assert_eq!(cause("NOSCRIPT No matching script."), None);
+        assert!(RedisError::Transport { cluster: "c".into() }.is_unavailable());
+    }
+}
