@@ -69,15 +69,18 @@ fn sum_of_keys(cluster: &RedisCluster, pattern: &str) -> i64 {
 fn cluster_rate_limit_admits_exactly_the_quota_across_four_gateways_and_64_clients() {
     let (cluster, proxy) = cluster_and_proxy();
     let upstream = TestUpstream::echo().unwrap();
-    let config = json!({"rule_name": "cluster-exact", "global_threshold": {"query_per_minute": 50}, "redis": redis_block()});
-    let gateways: Vec<Gateway> = (0..4).map(|_| gateway("cluster-rate-limit", config.clone(), &proxy, &upstream)).collect();
+    let config =
+        json!({"rule_name": "cluster-exact", "global_threshold": {"query_per_minute": 50}, "redis": redis_block()});
+    let gateways: Vec<Gateway> =
+        (0..4).map(|_| gateway("cluster-rate-limit", config.clone(), &proxy, &upstream)).collect();
     // One window for the whole run: every gateway's clock stands in the middle of a minute.
     let pinned = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_040_030);
     for g in &gateways {
         g.set_time(pinned);
     }
     let urls: Arc<Vec<String>> = Arc::new(gateways.iter().map(|g| format!("{}/item", g.url())).collect());
-    let (admitted, rejected, other) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (admitted, rejected, other) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let clients: Vec<_> = (0..64)
         .map(|i| {
             let (urls, admitted, rejected, other) = (urls.clone(), admitted.clone(), rejected.clone(), other.clone());

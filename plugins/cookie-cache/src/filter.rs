@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use gateway_sdk::debug;
 use gateway_sdk::prelude::*;
 use gateway_sdk::time::{now_millis, sleep};
-use gateway_sdk::debug;
 
 use crate::CookieCache;
 use crate::cache_status::{CacheStatus, Forward};
