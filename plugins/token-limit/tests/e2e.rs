@@ -143,7 +143,7 @@ fn malformed_upstream_bodies_never_panic_and_settle_per_config() {
         post(&gw2, &format!("/bad/{kind}"), "tenant-b", &chat(kind == "truncated", 50));
     }
     assert_eq!(metric_eventually(&gw2, "token_limit.tokens_refunded", 3 * estimate), 3 * estimate);
-    assert_eq!(charged(&redis, "bad2"), 0);
+    assert_eq!(wait_charged(&redis, "bad2", 0), 0);
 }
 
 fn metric_eventually(gw: &Gateway, name: &str, expected: i64) -> i64 {
