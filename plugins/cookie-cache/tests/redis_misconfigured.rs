@@ -30,6 +30,7 @@ fn a_wrong_password_bypasses_the_cache_and_stops_calling_redis() {
     let upstream = page();
     let mut config = cache_config();
     config["redis"]["password"] = json!("wrong");
+    config["circuit_breaker"] = json!({"failure_threshold": 3, "cooldown_ms": 60000});
     let gw = gateway(config, &redis.addr(), &upstream.addr(), None, 1);
     for i in 0..40 {
         let r = get(&gw, &format!("/p{i}"), &[("cookie", "sid=a")]);
@@ -49,7 +50,9 @@ fn a_read_only_replica_bypasses_the_cache_and_stops_calling_redis() {
     let replica = RedisServer::start().unwrap();
     replica.command(&["REPLICAOF", "127.0.0.1", &primary.port().to_string()]).unwrap();
     let upstream = page();
-    let gw = gateway(cache_config(), &replica.addr(), &upstream.addr(), None, 1);
+    let mut config = cache_config();
+    config["circuit_breaker"] = json!({"failure_threshold": 3, "cooldown_ms": 60000});
+    let gw = gateway(config, &replica.addr(), &upstream.addr(), None, 1);
     for i in 0..40 {
         assert_eq!(get(&gw, &format!("/p{i}"), &[("cookie", "sid=a")]).status, 200);
     }

@@ -17,7 +17,11 @@ fn script_calls(redis: &RedisServer) -> u64 {
 
 fn run(redis: &RedisServer, password: Option<&str>, advice: &str) {
     let llm = MockLlm::start();
-    let mut config = plugin_config("misconfigured", 1_000_000, json!({}));
+    let mut config = plugin_config(
+        "misconfigured",
+        1_000_000,
+        json!({"circuit_breaker": {"failure_threshold": 3, "cooldown_ms": 60000}}),
+    );
     if let Some(p) = password {
         config["redis"]["password"] = json!(p);
     }
