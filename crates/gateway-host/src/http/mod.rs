@@ -45,9 +45,9 @@ pub async fn accept_loop(worker: Rc<Worker>, listener_index: usize, listener: Tc
     }
 }
 
-/// Runs HTTP/2 stream tasks on the worker's local set (streams hold the worker's `Rc`s).
+/// Runs HTTP/2 stream tasks on the current thread's local set (streams hold the worker's `Rc`s).
 #[derive(Clone, Copy, Debug)]
-struct LocalExec;
+pub(crate) struct LocalExec;
 
 impl<F> hyper::rt::Executor<F> for LocalExec
 where

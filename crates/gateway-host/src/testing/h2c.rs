@@ -10,6 +10,7 @@ use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::http::LocalExec;
 use crate::http::body::HostBody;
 use crate::http::upstream::read_frame;
 
@@ -142,16 +143,4 @@ async fn exchange(request: &H2Request) -> anyhow::Result<H2Response> {
         }
     }
     Ok(out)
-}
-
-#[derive(Clone, Copy, Debug)]
-struct LocalExec;
-
-impl<F> hyper::rt::Executor<F> for LocalExec
-where
-    F: std::future::Future + 'static,
-{
-    fn execute(&self, future: F) {
-        tokio::task::spawn_local(future);
-    }
 }

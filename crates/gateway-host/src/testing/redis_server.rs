@@ -166,20 +166,16 @@ impl RedisServer {
     /// Commands Redis received, by name: executed calls plus calls it rejected before running
     /// them (`NOAUTH`, `READONLY`, `MOVED`, ...), from `INFO commandstats`.
     pub fn commands_received(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
-        let RedisValue::Bulk(text) = self.command(&["INFO", "commandstats"])? else {
-            bail!("INFO commandstats: not a bulk string");
-        };
-        Ok(text
-            .lines()
-            .filter_map(|l| {
-                let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-                let field = |f: &str| rest.split(',').find_map(|kv| kv.strip_prefix(f)?.parse::<u64>().ok());
-                Some((name.to_string(), field("calls=")? + field("rejected_calls=").unwrap_or(0)))
-            })
-            .collect())
+        self.commandstats_fields(&["calls=", "rejected_calls="])
     }
 
+    /// Executed calls per command, from `INFO commandstats`.
     pub fn commandstats(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        self.commandstats_fields(&["calls="])
+    }
+
+    /// The sum of `fields` (e.g. `calls=`) per command in `INFO commandstats`.
+    fn commandstats_fields(&self, fields: &[&str]) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
         let RedisValue::Bulk(text) = self.command(&["INFO", "commandstats"])? else {
             bail!("INFO commandstats: not a bulk string");
         };
@@ -187,8 +183,8 @@ impl RedisServer {
             .lines()
             .filter_map(|l| {
                 let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-                let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?.parse().ok()?;
-                Some((name.to_string(), calls))
+                let value = |f: &str| rest.split(',').find_map(|kv| kv.strip_prefix(f)?.parse::<u64>().ok());
+                Some((name.to_string(), fields.iter().map(|f| value(f).unwrap_or(0)).sum()))
             })
             .collect())
     }
