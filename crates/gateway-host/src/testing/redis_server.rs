@@ -80,6 +80,11 @@ impl RedisServer {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        // Its own working directory: a replica's sync writes dump.rdb there, never into the
+        // crate that runs the test.
+        let dir = std::env::temp_dir().join(format!("redis-test-{}-{}", std::process::id(), self.port));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        cmd.arg("--dir").arg(&dir);
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
         }
