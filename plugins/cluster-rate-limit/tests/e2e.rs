@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use gateway_host::testing::{RedisServer, RedisValue, TestUpstream, http_get, plugin_wasm, wait_for};
-use gateway_host::{ClusterConfig, Gateway, GatewayConfig, PluginConfig, RouteConfig};
+use gateway_host::Gateway;
+use gateway_host::testing::{RedisServer, RedisValue, TestUpstream, http_get, wait_for};
 use serde_json::json;
 
-const REDIS_CLUSTER: &str = "outbound|6379||redis.static";
+mod support;
+
+use support::{REDIS_CLUSTER, start_gateway};
 
 fn gateway(redis: &RedisServer, upstream: &TestUpstream, config: serde_json::Value) -> Gateway {
     gateway_with_routes(redis, upstream, config, &[("main", "/")])
@@ -26,34 +28,7 @@ fn gateway_with_routes(
     config: serde_json::Value,
     routes: &[(&str, &str)],
 ) -> Gateway {
-    let mut c = GatewayConfig::new();
-    c.log_level = "info".to_string();
-    c.listeners[0].routes = routes
-        .iter()
-        .map(|(name, prefix)| RouteConfig {
-            name: name.to_string(),
-            domains: Vec::new(),
-            prefix: prefix.to_string(),
-            cluster: Some("backend".to_string()),
-            direct_response: None,
-            filters: Some(vec!["cluster-rate-limit".to_string()]),
-        })
-        .collect();
-    let cluster = |name: &str, endpoint: String| ClusterConfig {
-        name: name.to_string(),
-        endpoints: vec![endpoint],
-        connect_timeout_ms: 1000,
-        timeout_ms: 15_000,
-    };
-    c.clusters = vec![cluster("backend", upstream.addr()), cluster(REDIS_CLUSTER, redis.addr())];
-    c.plugins = vec![PluginConfig {
-        name: "cluster-rate-limit".to_string(),
-        wasm: plugin_wasm("cluster-rate-limit"),
-        root_id: String::new(),
-        config,
-        vm_config: String::new(),
-    }];
-    Gateway::start(c).unwrap_or_else(|e| panic!("gateway: {e:#}"))
+    start_gateway(REDIS_CLUSTER, &redis.addr(), &upstream.addr(), config, routes)
 }
 
 fn plugin_config(rule: &str, extra: serde_json::Value) -> serde_json::Value {

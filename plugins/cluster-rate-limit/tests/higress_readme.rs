@@ -9,8 +9,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use gateway_host::testing::{HttpResponse, RedisServer, TestUpstream, http_request, plugin_wasm};
-use gateway_host::{ClusterConfig, Gateway, GatewayConfig, PluginConfig, RouteConfig};
+use gateway_host::Gateway;
+use gateway_host::testing::{HttpResponse, RedisServer, TestUpstream, http_request};
+use support::start_gateway;
+
+mod support;
 use gateway_sdk::testing::higress_config_from_wasmplugin;
 use serde_json::json;
 
@@ -33,30 +36,7 @@ fn yaml_blocks(file: &str) -> Vec<serde_json::Value> {
 }
 
 fn gateway(redis: &RedisServer, upstream: &TestUpstream, config: serde_json::Value) -> Gateway {
-    let mut c = GatewayConfig::new();
-    c.listeners[0].routes = vec![RouteConfig {
-        name: "default/route-a".to_string(),
-        domains: Vec::new(),
-        prefix: "/".to_string(),
-        cluster: Some("backend".to_string()),
-        direct_response: None,
-        filters: Some(vec!["cluster-rate-limit".to_string()]),
-    }];
-    let cluster = |name: &str, endpoint: String| ClusterConfig {
-        name: name.to_string(),
-        endpoints: vec![endpoint],
-        connect_timeout_ms: 1000,
-        timeout_ms: 15_000,
-    };
-    c.clusters = vec![cluster("backend", upstream.addr()), cluster(REDIS_CLUSTER, redis.addr())];
-    c.plugins = vec![PluginConfig {
-        name: "cluster-rate-limit".to_string(),
-        wasm: plugin_wasm("cluster-rate-limit"),
-        root_id: String::new(),
-        config,
-        vm_config: String::new(),
-    }];
-    let gw = Gateway::start(c).unwrap_or_else(|e| panic!("gateway: {e:#}"));
+    let gw = start_gateway(REDIS_CLUSTER, &redis.addr(), &upstream.addr(), config, &[("default/route-a", "/")]);
     // Noon UTC on a Wednesday, 10.5 s into a minute: no window of a second or more rolls over.
     gw.set_time(SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_040_000_500));
     gw

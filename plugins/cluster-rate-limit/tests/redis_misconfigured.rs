@@ -4,11 +4,13 @@
 //! sees no command from the plugin until the probe; the log holds one line per cause per interval.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use gateway_host::testing::{RedisServer, RedisValue, TestUpstream, plugin_wasm};
-use gateway_host::{ClusterConfig, Gateway, GatewayConfig, PluginConfig, RouteConfig};
+use gateway_host::Gateway;
+use gateway_host::testing::{RedisServer, RedisValue, TestUpstream};
 use serde_json::{Value, json};
 
-const REDIS_CLUSTER: &str = "outbound|6379||redis.static";
+mod support;
+
+use support::{REDIS_CLUSTER, start_gateway};
 const REQUESTS: usize = 60;
 
 fn gateway(redis_addr: &str, upstream: &TestUpstream, redis: Value, extra: Value) -> Gateway {
@@ -23,31 +25,7 @@ fn gateway(redis_addr: &str, upstream: &TestUpstream, redis: Value, extra: Value
     if let (Some(c), Value::Object(e)) = (config.as_object_mut(), extra) {
         c.extend(e);
     }
-    let mut c = GatewayConfig::new();
-    c.log_level = "info".to_string();
-    c.listeners[0].routes = vec![RouteConfig {
-        name: "main".into(),
-        domains: Vec::new(),
-        prefix: "/".into(),
-        cluster: Some("backend".into()),
-        direct_response: None,
-        filters: Some(vec!["cluster-rate-limit".into()]),
-    }];
-    let cluster = |name: &str, endpoint: String| ClusterConfig {
-        name: name.into(),
-        endpoints: vec![endpoint],
-        connect_timeout_ms: 1000,
-        timeout_ms: 15_000,
-    };
-    c.clusters = vec![cluster("backend", upstream.addr()), cluster(REDIS_CLUSTER, redis_addr.to_string())];
-    c.plugins = vec![PluginConfig {
-        name: "cluster-rate-limit".into(),
-        wasm: plugin_wasm("cluster-rate-limit"),
-        root_id: String::new(),
-        config,
-        vm_config: String::new(),
-    }];
-    Gateway::start(c).unwrap_or_else(|e| panic!("gateway: {e:#}"))
+    start_gateway(REDIS_CLUSTER, redis_addr, &upstream.addr(), config, &[("main", "/")])
 }
 
 fn redis_block(extra: Value) -> Value {
