@@ -327,7 +327,6 @@ impl<P: Plugin> StreamDriver<P> {
             }
         }
         let Some(filter) = self.state.borrow_mut().filter.take() else { return Action::Continue };
-        runtime::enter(self.context_id);
         let shared = self.state.clone();
         let task = run_hooks(shared, filter, hook);
         let task_id = runtime::spawn(self.context_id, task);
@@ -421,7 +420,9 @@ async fn run_hooks<F: HttpFilter>(state: Rc<RefCell<StreamState<F>>>, filter: F,
         if !next.as_ref().is_some_and(|h| h.direction == direction) {
             let resume = {
                 let mut s = state.borrow_mut();
-                *s.progress(direction) = BodyProgress { ended: s.progress(direction).ended, ..BodyProgress::default() };
+                let p = s.progress(direction);
+                p.held = 0;
+                p.seen = 0;
                 std::mem::take(s.paused(direction))
             };
             if resume {

@@ -68,7 +68,11 @@ pub fn throttled(level: LogLevel, cause: &str, args: fmt::Arguments<'_>) -> bool
     let now = crate::time::now_millis();
     let held_back = THROTTLES.with(|t| {
         let mut t = t.borrow_mut();
-        let entry = t.entry(cause.to_string()).or_default();
+        // Look up before inserting: the request path must not allocate once a cause is known.
+        if !t.contains_key(cause) {
+            t.insert(cause.to_string(), Throttle::default());
+        }
+        let entry = t.get_mut(cause)?;
         match entry.last_ms {
             Some(last) if now < last.saturating_add(THROTTLE_INTERVAL_MS) => {
                 entry.held_back += 1;
