@@ -93,6 +93,15 @@ fn openai_calls_with(gateway: &Gateway, key: &str, calls: usize, timeout: f64, e
     records.into_iter().filter(|r| r.get("summary").is_none()).collect()
 }
 
+/// A gateway whose clock stands still at the start of a minute: every call of a test falls in one
+/// window, and the minute counters read at the end have not expired (a fixed window's key lives
+/// until its minute ends; a run that crossed a minute lost the earlier minute's counter).
+fn pinned_gateway(redis: &RedisServer, upstream: &str, config: Value, workers: usize) -> Gateway {
+    let gw = start_gateway(redis, upstream, config, workers);
+    gw.set_time(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_796_040_000));
+    gw
+}
+
 fn config(rule: &str, per_minute: u64) -> Value {
     json!({
         "rule_name": rule,
@@ -105,7 +114,7 @@ fn config(rule: &str, per_minute: u64) -> Value {
 fn the_real_openai_client_gets_100_of_100_answers_within_a_second_each() {
     let redis = RedisServer::start().unwrap();
     let upstream = PyUpstream::start();
-    let gw = start_gateway(&redis, &upstream.addr(), config("openai", 100_000), 1);
+    let gw = pinned_gateway(&redis, &upstream.addr(), config("openai", 100_000), 1);
     let records = openai_calls(&gw, "tenant-openai", 100, 1.0);
     let failed: Vec<&Value> = records.iter().filter(|r| r["ok"] != json!(true)).collect();
     assert!(failed.is_empty(), "{} of 100 calls failed: {failed:#?}", failed.len());
@@ -118,7 +127,7 @@ fn the_real_openai_client_gets_100_of_100_answers_within_a_second_each() {
 fn after_redis_rejects_a_key_the_client_gets_quick_429s_and_other_keys_still_get_answers() {
     let redis = RedisServer::start().unwrap();
     let upstream = PyUpstream::start();
-    let gw = start_gateway(&redis, &upstream.addr(), config("reject", 1_100), 1);
+    let gw = pinned_gateway(&redis, &upstream.addr(), config("reject", 1_100), 1);
     let records = openai_calls(&gw, "small-budget", 30, 1.0);
     assert_eq!(records[0]["ok"], json!(true), "the first call fits the budget: {:#?}", records[0]);
     let first_rejection =
@@ -140,7 +149,7 @@ fn an_upstream_that_answers_before_the_body_is_admitted_never_hangs_the_response
     // reservation: they are held and resumed after it (they used to stay paused forever).
     let redis = RedisServer::start().unwrap();
     let upstream = PyUpstream::start_with(&["--answer-before-body"]);
-    let gw = start_gateway(&redis, &upstream.addr(), config("early", 100_000), 1);
+    let gw = pinned_gateway(&redis, &upstream.addr(), config("early", 100_000), 1);
     let records = openai_calls_with(&gw, "tenant-early", 40, 1.0, &["json"]);
     let failed: Vec<&Value> = records.iter().filter(|r| r["ok"] != json!(true)).collect();
     assert!(failed.is_empty(), "{} of 40 calls failed: {failed:#?}", failed.len());
@@ -154,7 +163,7 @@ fn the_real_openai_client_without_max_tokens_is_answered_until_300_tokens_are_us
     let redis = RedisServer::start().unwrap();
     let upstream = PyUpstream::start_with(&["--gzip"]);
     load_scripts(&redis);
-    let gw = start_gateway(&redis, &upstream.addr(), config("budget-300", 300), 1);
+    let gw = pinned_gateway(&redis, &upstream.addr(), config("budget-300", 300), 1);
     let records = openai_calls(&gw, "tenant-300", 12, 2.0);
     let first_rejection =
         records.iter().position(|r| r["status"] == json!(429)).unwrap_or_else(|| panic!("no 429 in {records:#?}"));
