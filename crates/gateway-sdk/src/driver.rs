@@ -161,7 +161,11 @@ impl<P: Plugin> StreamDriver<P> {
             let ctx = HttpContext::new();
             MatchInput {
                 route: ctx.route_name(),
-                host: if rules.needs_host() { ctx.host() } else { String::new() },
+                host: if rules.needs_host() {
+                    MatchInput::host_of(&ctx.request_header(":authority").unwrap_or_default())
+                } else {
+                    String::new()
+                },
                 cluster: ctx.cluster_name(),
             }
         } else {

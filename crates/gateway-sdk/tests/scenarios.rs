@@ -333,7 +333,9 @@ fn rules_match_by_route_domain_service_and_prefix_and_fall_back_to_global() {
     let svc = "outbound|8080||backend.default.svc.cluster.local";
     assert_eq!(label_for(&mut h, "x.io", Some("route-a"), None).as_deref(), Some("by-route"));
     assert_eq!(label_for(&mut h, "api.example.com:8443", Some("other"), None).as_deref(), Some("by-domain"));
-    assert_eq!(label_for(&mut h, "EXACT.org", None, None).as_deref(), Some("by-domain"));
+    assert_eq!(label_for(&mut h, "exact.org", None, None).as_deref(), Some("by-domain"));
+    // wasm-go compares `:authority` with its case (rule_matcher.go 381-402; issue 13).
+    assert_eq!(label_for(&mut h, "EXACT.org", None, None).as_deref(), Some("global"));
     assert_eq!(label_for(&mut h, "example.com", None, None).as_deref(), Some("global"), "*.x does not match x");
     assert_eq!(label_for(&mut h, "x.io", None, Some(svc)).as_deref(), Some("by-service"));
     assert_eq!(label_for(&mut h, "x.io", Some("api-v1"), None).as_deref(), Some("by-prefix"));

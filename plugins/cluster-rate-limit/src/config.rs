@@ -59,6 +59,11 @@ pub struct Config {
     /// IANA time zone of the calendar quotas (`query_quota`); default `UTC`.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Count in the Redis keys of Higress's `cluster-key-rate-limit`, with its windows (one per
+    /// key, starting at the key's first request), so Go and Rust gateways of one fleet share
+    /// the counters during a migration (default false).
+    #[serde(default)]
+    pub share_counters_with_higress: bool,
 }
 
 /// `global_threshold`: `query_per_second | _minute | _hour | _day`, `windows` and the calendar
@@ -108,6 +113,11 @@ impl Config {
         }
         if self.gateway_count < 1 {
             return Err(at.field("gateway_count").error("must be at least 1"));
+        }
+        if self.share_counters_with_higress && self.algorithm != Algorithm::Fixed {
+            return Err(at.field("algorithm").error(
+                "must be `fixed` with share_counters_with_higress: the Go plugin counts fixed windows from each key's first request",
+            ));
         }
         self.circuit_breaker.validate(&at.field("circuit_breaker"))?;
         self.redis.validate(&at.field("redis"))

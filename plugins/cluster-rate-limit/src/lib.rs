@@ -99,7 +99,7 @@ impl HttpFilter for RateLimitFilter {
                 self.decide(outcome)
             }
             Route::Redis { .. } => {
-                let plan = l.store.plan(&counter, windows, 1, now);
+                let plan = l.plan(&counter, windows, now);
                 match l.store.check(&plan).await {
                     Ok(outcome) => {
                         l.failure.record_success();

@@ -3,6 +3,8 @@
 
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::quota::headers::{self, HeaderOptions};
+use gateway_sdk::quota::higress::{self as shared, CLUSTER_KEY_RATE_LIMIT_PREFIX, HigressCounter};
+use gateway_sdk::quota::store::CheckPlan;
 use gateway_sdk::quota::{FailurePolicy, KeySelector, OverLimitCache, QuotaStore, RequestKeys, Window, Zone};
 use gateway_sdk::redis::RedisClient;
 use gateway_sdk::{ConfigError, ConfigPath, Response};
@@ -56,6 +58,8 @@ impl Metrics {
 #[derive(Debug)]
 pub struct Limiter {
     rule_name: String,
+    /// `rule_name` as written, for Higress's key names (`share_counters_with_higress`).
+    higress_rule_name: Option<String>,
     limits: Limits,
     /// Check-and-charge in Redis.
     pub store: QuotaStore,
@@ -86,10 +90,14 @@ impl Limiter {
             }
             (None, None) => return Err(at.error("set one of global_threshold or rule_items")),
         };
+        if config.share_counters_with_higress {
+            shared_windows(&limits, at)?;
+        }
         let client = RedisClient::new(&config.redis, &at.field("redis"))?;
         let gateway_count = u64::try_from(config.gateway_count).unwrap_or(1);
         Ok(Limiter {
             rule_name: config.rule_name.trim().to_string(),
+            higress_rule_name: config.share_counters_with_higress.then(|| config.rule_name.clone()),
             limits,
             store: QuotaStore::new(client, KEY_PREFIX, config.algorithm),
             cache: OverLimitCache::default(),
@@ -113,13 +121,32 @@ impl Limiter {
 
     /// The counter (`<rule_name>:<item kind>:<name>:<value>`) and windows limiting a request,
     /// or `None` when no rule item matches it.
+    /// With `share_counters_with_higress` the counter is Higress's own key name.
     pub fn target(&self, request: &impl RequestKeys) -> Option<(String, &[Window])> {
-        match &self.limits {
-            Limits::Global(windows) => Some((format!("{}:{GLOBAL_ID}", self.rule_name), windows)),
-            Limits::Items(selector) => {
+        let higress = |counter: HigressCounter<'_>, windows: &[Window], rule: &str| {
+            let seconds = windows.first().map_or(0, Window::seconds);
+            shared::higress_key(CLUSTER_KEY_RATE_LIMIT_PREFIX, rule, counter, seconds)
+        };
+        match (&self.limits, &self.higress_rule_name) {
+            (Limits::Global(windows), None) => Some((format!("{}:{GLOBAL_ID}", self.rule_name), windows)),
+            (Limits::Global(windows), Some(rule)) => Some((higress(HigressCounter::Global, windows, rule), windows)),
+            (Limits::Items(selector), rule) => {
                 let s = selector.select(request)?;
-                Some((format!("{}:{}", self.rule_name, s.counter_id()), s.limits.as_slice()))
+                let counter = match rule {
+                    None => format!("{}:{}", self.rule_name, s.counter_id()),
+                    Some(rule) => higress(HigressCounter::from(&s), s.limits, rule),
+                };
+                Some((counter, s.limits.as_slice()))
             }
+        }
+    }
+
+    /// The Redis check of one request on `counter` (from [`Limiter::target`]).
+    pub fn plan(&self, counter: &str, windows: &[Window], now_ms: u64) -> CheckPlan {
+        if self.higress_rule_name.is_some() {
+            self.store.plan_shared_with_higress(vec![counter.to_string()], windows, 1, None, now_ms)
+        } else {
+            self.store.plan(counter, windows, 1, now_ms)
         }
     }
 
@@ -148,5 +175,18 @@ impl Limiter {
         Response::new(self.failure.status)
             .header("content-type", "text/plain; charset=utf-8")
             .body("rate limit service unavailable")
+    }
+}
+
+/// `share_counters_with_higress`: every limit must be one window of seconds, as the Go plugin
+/// counts it.
+fn shared_windows(limits: &Limits, at: &ConfigPath) -> Result<(), ConfigError> {
+    const SWITCH: &str = "share_counters_with_higress";
+    match limits {
+        Limits::Global(windows) => shared::check_windows(windows, &at.field("global_threshold"), SWITCH),
+        Limits::Items(selector) => selector.entries().try_for_each(|(item, key, windows)| {
+            let here = at.field("rule_items").index(item).field("limit_keys").index(key);
+            shared::check_windows(windows, &here, SWITCH)
+        }),
     }
 }

@@ -231,6 +231,24 @@ fn rule_matcher_go_312_empty_strings_in_match_lists_are_skipped() {
     assert!(checked_key(&config, &[], None).is_none(), "no route name does not match the empty one");
 }
 
+/// rule_matcher.go 128 reads `:authority` as sent and 381-402 compare it with its case; the
+/// port goes (364-378).
+#[test]
+fn rule_matcher_go_389_domains_match_with_their_case_and_without_the_port() {
+    let rule = json!({"_match_domain_": ["*.Example.com"], "rule_name": "a", "redis": {"service_name": "redis.static"},
+        "global_threshold": {"query_per_second": 1}});
+    let config = json!({"_rules_": [rule]});
+    let with_host = |host: &str| {
+        let mut h = TestHost::<ClusterRateLimit>::configure(&config.to_string()).unwrap();
+        let s = h.new_stream(&[(":method", "GET"), (":path", "/"), (":authority", host)]);
+        h.request_headers(s, true);
+        !h.take_redis_calls().is_empty()
+    };
+    assert!(with_host("api.Example.com:8443"));
+    assert!(with_host("api.Example.com"));
+    assert!(!with_host("api.example.com"), "another case is another domain for wasm-go");
+}
+
 /// Unknown keys: config.go reads only the fields it knows, so Higress ignores the rest; we warn
 /// with the path and the closest known field.
 #[test]
@@ -241,11 +259,19 @@ fn config_go_131_unknown_keys_load_with_a_warning_naming_the_closest_field() {
     assert!(w.iter().any(|w| w.contains("rule_items[0].limit_keys[0].burst")), "{w:?}");
 }
 
-/// config.go 336-343 compiles `regexp:` keys with Go's RE2 `regexp`; `regex-lite` has no
-/// Unicode classes, so `\p{Han}` is refused naming the key (README: Coming from Higress).
+/// config.go 336-343 compiles `regexp:` keys with Go's RE2 `regexp`, Unicode classes included:
+/// `\p{Han}` loads and matches Han values; a class we do not carry is refused naming the key.
 #[test]
-fn config_go_339_unicode_classes_in_regexp_keys_are_refused_naming_the_key() {
+fn config_go_339_unicode_classes_in_regexp_keys_load_and_match() {
+    let config = base(json!({"rule_items": [{"limit_by_per_header": "x-u", "limit_keys": [
+        {"key": "regexp:^\\p{Han}+$", "query_per_second": 1}, {"key": "regexp:^[a-z]\\d{2,}$", "query_per_second": 2}]}]}));
+    assert!(loads(&config).is_empty());
+    let han = checked_key(&config, &[("x-u", "张三")], None).unwrap();
+    assert!(han.contains("limit_by_per_header:x-u:张三"), "{han}");
+    assert!(han.contains(" f 1 "), "the \\p{{Han}} key's limit (quota 1): {han}");
+    assert!(checked_key(&config, &[("x-u", "a12")], None).unwrap().contains(" f 2 "));
+    assert!(checked_key(&config, &[("x-u", "Zhang")], None).is_none());
     let err = refused(&base(json!({"rule_items": [{"limit_by_per_header": "x-u", "limit_keys": [
-        {"key": "regexp:^\\p{Han}+$", "query_per_second": 1}, {"key": "regexp:^[a-z]\\d{2,}$", "query_per_second": 1}]}]})));
-    assert!(err.contains("rule_items[0].limit_keys[0].key"), "{err}");
+        {"key": "regexp:^\\p{Tangut}+$", "query_per_second": 1}]}]})));
+    assert!(err.contains("rule_items[0].limit_keys[0].key") && err.contains("`Tangut` is not supported"), "{err}");
 }

@@ -18,8 +18,8 @@
 //! - empty strings in `_match_route_`, `_match_service_` and `_match_route_prefix_` are skipped
 //!   (307-341); a rule with no condition at all fails the whole configuration (233-235).
 //!
-//! One deliberate difference: hosts are compared without regard to case (the SDK lowercases the
-//! request host; Go compares `:authority` as sent).
+//! Hosts are compared as wasm-go compares them: the `:authority` as sent, case included, with
+//! the port removed as `stripPortFromHost` (364-378) removes it.
 
 use serde_json::{Map, Value};
 
@@ -43,10 +43,21 @@ const STRICT_KEY: &str = "strict";
 pub struct MatchInput {
     /// The `route_name` property.
     pub route: Option<String>,
-    /// The request host without port (from `:authority`).
+    /// The request host: `:authority` as sent, without its port ([`MatchInput::host_of`]).
     pub host: String,
     /// The `cluster_name` property, e.g. `outbound|80||backend.static`.
     pub cluster: Option<String>,
+}
+
+impl MatchInput {
+    /// The host wasm-go matches domains against: `authority` without a trailing `:port`
+    /// (unless that colon is inside an IPv6 literal's brackets), case kept.
+    pub fn host_of(authority: &str) -> String {
+        match authority.rfind(':') {
+            Some(colon) if authority.rfind(']').is_none_or(|end| end < colon) => authority[..colon].to_string(),
+            _ => authority.to_string(),
+        }
+    }
 }
 
 /// A host pattern as wasm-go reads `_match_domain_`.
@@ -61,18 +72,16 @@ enum DomainPattern {
 
 impl DomainPattern {
     fn parse(p: &str) -> Self {
-        let p = p.to_ascii_lowercase();
         if let Some(rest) = p.strip_prefix('*') {
             DomainPattern::Suffix(rest.to_string())
         } else if let Some(rest) = p.strip_suffix('*') {
             DomainPattern::Prefix(rest.to_string())
         } else {
-            DomainPattern::Exact(p)
+            DomainPattern::Exact(p.to_string())
         }
     }
 
     fn matches(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
         match self {
             DomainPattern::Suffix(s) => host.ends_with(s.as_str()),
             DomainPattern::Prefix(p) => host.starts_with(p.as_str()),
@@ -333,6 +342,26 @@ mod tests {
         assert_eq!(p("a.*.com"), DomainPattern::Exact("a.*.com".into()));
         assert_eq!(p("*a*"), DomainPattern::Suffix("a*".into()));
         assert!(!p("a.com").matches("b.com"));
+    }
+
+    /// rule_matcher.go 381-402 compares with strings.HasSuffix/HasPrefix/==: case counts.
+    #[test]
+    fn domains_are_compared_with_their_case() {
+        let p = DomainPattern::parse;
+        assert!(!p("*.example.com").matches("API.Example.com"));
+        assert!(!p("Example.com").matches("example.com"));
+        assert!(p("Example.com").matches("Example.com"));
+    }
+
+    /// rule_matcher.go 364-378: the port goes unless the last colon is inside `[...]`.
+    #[test]
+    fn the_port_is_stripped_as_wasm_go_strips_it() {
+        assert_eq!(MatchInput::host_of("a.io:8080"), "a.io");
+        assert_eq!(MatchInput::host_of("a.io"), "a.io");
+        assert_eq!(MatchInput::host_of("[::1]:80"), "[::1]");
+        assert_eq!(MatchInput::host_of("[::1]"), "[::1]");
+        assert_eq!(MatchInput::host_of("a.io:"), "a.io");
+        assert_eq!(MatchInput::host_of("A.IO:1"), "A.IO");
     }
 
     /// rule_matcher.go 404-420: `fqdn` or `fqdn:port` against `outbound|port|subset|fqdn`.

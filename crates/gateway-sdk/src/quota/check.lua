@@ -4,6 +4,9 @@
 -- Then four arguments per window: kind, quota, a, b.
 --   kind 'f' (fixed or calendar period; the key names the period): a = ms until the period
 --            ends (returned as reset), b = TTL in ms for a new key.
+--   kind 'h' (as Higress's Go plugins count: the window starts at the key's first charge and
+--            ends when the key expires; the key is Higress's own name): a = window length in
+--            ms (the TTL a new key gets), b unused. reset is the key's remaining lifetime.
 --   kind 's' (sliding): a = window length in ms, b = sub-bucket length in ms. The key is a hash
 --            of sub-bucket index -> units. A bucket counts until it is entirely older than the
 --            window, so no span of the window's length admits more than the quota.
@@ -34,6 +37,11 @@ for i = 1, #KEYS do
   if kind == 'f' then
     w.used = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
     w.reset = a
+  elseif kind == 'h' then
+    w.used = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+    local left = redis.call('PTTL', KEYS[i])
+    if left < 0 then left = a end
+    w.reset = left
   else
     local cur = math.floor(now / b)
     local span = math.floor(a / b)
@@ -86,6 +94,13 @@ for i = 1, #KEYS do
     if w.kind == 'f' then
       w.used = redis.call('INCRBY', KEYS[i], charge)
       if w.used == charge then redis.call('PEXPIRE', KEYS[i], w.b) end
+    elseif w.kind == 'h' then
+      w.used = redis.call('INCRBY', KEYS[i], charge)
+      -- A new key (or one left without a lifetime) starts its window now.
+      if w.used == charge or redis.call('PTTL', KEYS[i]) < 0 then
+        redis.call('PEXPIRE', KEYS[i], w.a)
+        w.reset = w.a
+      end
     else
       redis.call('HINCRBY', KEYS[i], w.cur, charge)
       redis.call('PEXPIRE', KEYS[i], w.a + w.b)

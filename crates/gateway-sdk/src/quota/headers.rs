@@ -89,8 +89,17 @@ pub fn rejected_headers(outcome: &Outcome, options: HeaderOptions) -> Vec<(Strin
     let mut out = admitted_headers(outcome, options);
     let retry = retry_after_seconds(outcome);
     out.push((RETRY_AFTER.to_string(), retry.to_string()));
-    out.push((X_RATELIMIT_RESET.to_string(), retry.to_string()));
+    out.push((X_RATELIMIT_RESET.to_string(), higress_reset_seconds(outcome).to_string()));
     out
+}
+
+/// `X-RateLimit-Reset` as Higress computes it: the Redis `TTL` of the counter that rejected,
+/// which is the time left in its window, in seconds rounded to the nearest (Redis's `TTL`
+/// rounding of the key's milliseconds). Higress has one window per key; with several, the
+/// rejecting one (else the tightest). `Retry-After` is the conservative field next to it.
+pub fn higress_reset_seconds(outcome: &Outcome) -> u64 {
+    let window = outcome.rejected_by.and_then(|i| outcome.windows.get(i)).or_else(|| outcome.tightest());
+    window.map_or(0, |w| w.reset_ms.saturating_add(500) / 1000)
 }
 
 /// Escapes a structured-field string's content (`"` and `\`), dropping non-printable ASCII.
@@ -130,6 +139,12 @@ mod tests {
         let h = rejected_headers(&outcome, HeaderOptions { ietf: true, higress: true, unit: None });
         let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
         assert_eq!(get(RETRY_AFTER), Some("31"));
+        // Redis's TTL of the rejecting minute counter (30.5 s rounds to 31; 30.4 s would be 30).
+        assert_eq!(get(X_RATELIMIT_RESET), Some("31"));
+        let mut sooner = outcome.clone();
+        sooner.windows[1].reset_ms = 30_400;
+        assert_eq!(higress_reset_seconds(&sooner), 30);
+        assert_eq!(retry_after_seconds(&sooner), 31, "Retry-After never earlier than the reset");
         assert_eq!(get(X_RATELIMIT_LIMIT), Some("100"));
         assert_eq!(get(X_RATELIMIT_REMAINING), Some("0"));
         assert_eq!(get(RATELIMIT), Some("\"1s\";r=0;t=1, \"1m\";r=0;t=31"));

@@ -292,6 +292,15 @@ impl<T> KeySelector<T> {
         })
     }
 
+    /// Every compiled limit with the index of its item in `rule_items` and of its entry in
+    /// that item's `limit_keys` (to check limits with their config paths).
+    pub fn entries(&self) -> impl Iterator<Item = (usize, usize, &T)> {
+        self.items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, item)| item.keys.iter().enumerate().map(move |(j, (_, t))| (i, j, t)))
+    }
+
     /// Every compiled limit, in item and key order (e.g. to size caches or list policies).
     pub fn limits(&self) -> impl Iterator<Item = &T> {
         self.items.iter().flat_map(|i| i.keys.iter().map(|(_, t)| t))
@@ -359,7 +368,8 @@ fn key_matcher(kind: LimitKind, key: &str, at: &ConfigPath) -> Result<KeyMatcher
         return Ok(KeyMatcher::Any);
     }
     match key.strip_prefix("regexp:") {
-        Some(re) => regex_lite::Regex::new(re)
+        Some(re) => super::unicode_classes::expand_unicode_classes(re)
+            .and_then(|re| regex_lite::Regex::new(&re).map_err(|e| e.to_string()))
             .map(KeyMatcher::Regex)
             .map_err(|e| at.error(format!("`{key}` is not a valid regular expression: {e}"))),
         None => Err(at.error(format!("a {kind} key must be `*` or start with `regexp:`, got `{key}`"))),

@@ -13,7 +13,9 @@
 //! 4. [`store`]: the atomic check-and-charge of N units across every window of a request in one
 //!    Redis call (one EVALSHA script, every key under one hash tag), with `fixed` and `sliding`
 //!    windows, and a second script to settle a reservation by a signed delta.
-//! 5. [`headers`]: the IETF draft `RateLimit-Policy` / `RateLimit` fields, `Retry-After` and
+//! 5. [`higress`]: counters named and windowed as Higress's Go plugins keep them, so Go and
+//!    Rust gateways of one fleet can share them during a migration.
+//! 6. [`headers`]: the IETF draft `RateLimit-Policy` / `RateLimit` fields, `Retry-After` and
 //!    Higress's `X-RateLimit-Limit` / `X-RateLimit-Remaining`.
 //!
 //! Windows are described by [`window::Window`] (a span and a quota): a number of seconds, or
@@ -27,9 +29,12 @@ pub mod calendar;
 mod cidr;
 pub mod failure;
 pub mod headers;
+pub mod higress;
 pub mod keys;
 pub mod store;
 pub mod thresholds;
+mod unicode_classes;
+mod unicode_tables;
 pub mod window;
 
 pub use cache::OverLimitCache;

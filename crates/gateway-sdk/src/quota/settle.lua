@@ -1,6 +1,6 @@
 -- Settle a reservation: add a signed delta to the counters a check charged.
 -- KEYS[i]: the window counters the check used. ARGV[1]: delta (may be negative).
--- Then two arguments per window: kind ('f' or 's') and the sliding bucket charged.
+-- Then two arguments per window: kind ('f', 'h' or 's') and the sliding bucket charged.
 -- A counter that has expired (its period is over) is left alone; counts never go below 0.
 -- Returns the counts after settling (-1 for an expired counter).
 local delta = tonumber(ARGV[1])
@@ -10,16 +10,16 @@ for i = 1, #KEYS do
   local field = ARGV[3 + (i - 1) * 2]
   local v = -1
   if redis.call('EXISTS', KEYS[i]) == 1 then
-    if kind == 'f' then
-      v = redis.call('INCRBY', KEYS[i], delta)
-      if v < 0 then
-        redis.call('INCRBY', KEYS[i], -v)
-        v = 0
-      end
-    else
+    if kind == 's' then
       v = redis.call('HINCRBY', KEYS[i], field, delta)
       if v < 0 then
         redis.call('HINCRBY', KEYS[i], field, -v)
+        v = 0
+      end
+    else
+      v = redis.call('INCRBY', KEYS[i], delta)
+      if v < 0 then
+        redis.call('INCRBY', KEYS[i], -v)
         v = 0
       end
     end

@@ -187,6 +187,44 @@ impl QuotaStore {
         plan
     }
 
+    /// A plan on counters shared with Higress's Go plugins (see [`super::higress`]): window `i`
+    /// is counted in `keys[i]`, Higress's own key name, and starts at that key's first charge
+    /// (it lasts the window's length from then, as the Go plugins' `EXPIRE` makes it). `least`
+    /// as in [`QuotaStore::plan_up_to`]; `None` charges exactly `units`.
+    ///
+    /// Only windows of seconds make sense here (the Go plugins know nothing else); a calendar
+    /// window is counted as its nominal length. Configurations are checked for that with
+    /// [`super::higress::check_windows`].
+    pub fn plan_shared_with_higress(
+        &self,
+        keys: Vec<String>,
+        windows: &[Window],
+        units: u64,
+        least: Option<u64>,
+        now_ms: u64,
+    ) -> CheckPlan {
+        let mut args = Vec::with_capacity(3 + 4 * windows.len());
+        args.push(units.to_string());
+        args.push(now_ms.to_string());
+        for w in windows {
+            args.extend(["h".to_string(), w.quota.to_string(), w.millis().max(1).to_string(), "0".to_string()]);
+        }
+        let least = least.map(|l| l.min(units));
+        if let Some(l) = least {
+            args.push(l.to_string());
+        }
+        CheckPlan {
+            keys,
+            args,
+            ttls_ms: windows.iter().map(|w| w.millis().max(1)).collect(),
+            windows: windows.to_vec(),
+            periods_ms: windows.iter().map(Window::millis).collect(),
+            kinds: vec!['h'; windows.len()],
+            units,
+            least,
+        }
+    }
+
     /// Checks and charges atomically in one Redis call (EVALSHA; EVAL once if the script is
     /// not cached yet). A rejected request charges nothing.
     pub async fn check(&self, plan: &CheckPlan) -> Result<Outcome, RedisError> {
