@@ -448,5 +448,5 @@ async fn run_hooks<F: HttpFilter>(state: Rc<RefCell<StreamState<F>>>, filter: F,
 fn send(response: &Response) {
     let headers: Vec<(&str, &str)> = response.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let body = if response.body.is_empty() { None } else { Some(response.body.as_slice()) };
-    host::send_local_response(u32::from(response.status), &headers, body);
+    host::send_local_response(u32::from(response.status), &headers, body, &response.details);
 }

@@ -9,12 +9,15 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Response body.
     pub body: Vec<u8>,
+    /// The response code details the host records (Envoy's `%RESPONSE_CODE_DETAILS%`), e.g.
+    /// Higress's `cluster-key-rate-limit.rejected`; empty for none.
+    pub details: String,
 }
 
 impl Response {
     /// A response with `status`, no headers and an empty body.
     pub fn new(status: u16) -> Self {
-        Response { status, headers: Vec::new(), body: Vec::new() }
+        Response { status, headers: Vec::new(), body: Vec::new(), details: String::new() }
     }
 
     /// Adds a header.
@@ -26,6 +29,13 @@ impl Response {
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
+        self
+    }
+
+    /// Sets the response code details (letters, digits, `.`, `_` and `-`; Envoy replaces
+    /// anything else).
+    pub fn details(mut self, details: impl Into<String>) -> Self {
+        self.details = details.into();
         self
     }
 

@@ -100,6 +100,8 @@ pub struct LocalReply {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// Response code details.
+    pub details: String,
 }
 
 impl LocalReply {
@@ -379,6 +381,7 @@ impl<P: Plugin> TestHost<P> {
                 status: r.status,
                 headers: r.headers.clone(),
                 body: r.body.clone(),
+                details: r.details.clone(),
             })
         })
     }

@@ -157,7 +157,10 @@ impl Limiter {
 
     /// The rejection response: `rejected_code`, `rejected_msg`, and the quota headers.
     pub fn rejection(&self, outcome: &gateway_sdk::quota::Outcome) -> Response {
-        let mut response = Response::new(self.rejected_code).body(self.rejected_msg.clone());
+        // The response code details Higress's Go plugin sets (main.go `rejected`).
+        let mut response = Response::new(self.rejected_code)
+            .body(self.rejected_msg.clone())
+            .details("cluster-key-rate-limit.rejected");
         let content_type = if self.rejected_msg.trim_start().starts_with('{') {
             "application/json"
         } else {

@@ -94,6 +94,25 @@ fn config_go_152_a_rule_without_rejected_code_answers_429() {
     assert_eq!(h.local_response(s).map(|r| r.status), Some(429));
 }
 
+/// main.go `rejected()`: `SendHttpResponseWithDetail(code, "cluster-key-rate-limit.rejected", ...)`
+/// with `X-RateLimit-Reset` = the counter's TTL (the reply's third value, Redis's rounding).
+#[test]
+fn main_go_rejected_sets_the_response_code_details_and_the_counters_ttl() {
+    let config = base(json!({"global_threshold": {"query_per_minute": 1}}));
+    let mut h = TestHost::<ClusterRateLimit>::configure(&config.to_string()).unwrap();
+    let s = h.new_stream(&[(":method", "GET"), (":path", "/"), (":authority", "x")]);
+    h.request_headers(s, true);
+    let call = h.take_redis_calls().remove(0);
+    h.reply_redis(call.token, {
+        use gateway_sdk::redis::Reply::{Array, Int};
+        Array(vec![Int(1), Int(1), Int(41_499), Int(0)])
+    });
+    let reply = h.local_response(s).unwrap();
+    assert_eq!(reply.details, "cluster-key-rate-limit.rejected");
+    assert_eq!(reply.header("x-ratelimit-reset"), Some("41"), "41.499 s is TTL 41");
+    assert_eq!(reply.header("retry-after"), Some("42"), "Retry-After rounds up");
+}
+
 /// rule_matcher.go 199-213: a global object that does not parse is tolerated next to rules
 /// (only their routes are served); without rules it is an error.
 #[test]

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use gateway_sdk::WorkerState;
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::prelude::*;
+use gateway_sdk::quota::higress::HigressAdd;
 use gateway_sdk::quota::{FailureMode, FailurePolicy, Outcome, QuotaStore, Reservation, Route, Window};
 use gateway_sdk::time::now_millis;
 
@@ -28,6 +29,9 @@ pub struct Admission {
     charge: Script,
     failure: FailurePolicy,
     reservation: bool,
+    /// `share_counters_with_higress`: counters are Higress's keys, charged afterwards as
+    /// `ai-token-ratelimit` charges them.
+    shared: Option<HigressAdd>,
     pending: WorkerState<Pending>,
     dropped: Counter,
 }
@@ -47,6 +51,8 @@ struct PendingCharge {
     /// window that is over is not worth making.
     ends_ms: Vec<u64>,
     tokens: u64,
+    /// The one window of a counter shared with Higress (added to as the Go plugin adds).
+    shared_window: Option<Window>,
 }
 
 /// What a request was allowed with, and how to settle it.
@@ -62,6 +68,8 @@ pub struct Ticket {
     /// Counters to charge afterwards (`reservation: off`, nothing reserved, or Redis failed
     /// at request time): the keys and when each one's window ends.
     charge_to: Option<(Vec<String>, Vec<u64>)>,
+    /// The window of a counter shared with Higress.
+    shared_window: Option<Window>,
 }
 
 /// The decision at request time.
@@ -94,13 +102,15 @@ pub enum Settled {
 }
 
 impl Admission {
-    /// Builds it for `client`, keys under `prefix`.
-    pub fn new(client: RedisClient, prefix: &str, failure: FailurePolicy, reservation: bool) -> Self {
+    /// Builds it for `client`, keys under `prefix`; with `shared`, counter ids are Higress's
+    /// key names (`share_counters_with_higress`).
+    pub fn new(client: RedisClient, prefix: &str, failure: FailurePolicy, reservation: bool, shared: bool) -> Self {
         Admission {
             store: QuotaStore::new(client, prefix, gateway_sdk::quota::Algorithm::Fixed),
             charge: Script::new(CHARGE_LUA),
             failure,
             reservation,
+            shared: shared.then(HigressAdd::default),
             pending: WorkerState::new(Pending::default()),
             dropped: Counter::new("token_limit.charges_dropped"),
         }
@@ -116,7 +126,12 @@ impl Admission {
         }
         let (want, least) = if self.reservation { (estimate.want, estimate.least) } else { (0, 0) };
         let now = now_millis();
-        let plan = self.store.plan_up_to(counter_id, windows, want, least, now);
+        let plan = if self.shared.is_some() {
+            self.store.plan_shared_with_higress(vec![counter_id.to_string()], windows, want, Some(least), now)
+        } else {
+            self.store.plan_up_to(counter_id, windows, want, least, now)
+        };
+        let shared_window = self.shared.as_ref().and_then(|_| windows.first().cloned());
         let ends: Vec<u64> = plan.ttls_ms.iter().map(|t| now.saturating_add(*t)).collect();
         let charge_to = Some((plan.keys.clone(), ends));
         match self.failure.route() {
@@ -125,9 +140,13 @@ impl Admission {
                     return Decision::Unavailable;
                 }
                 match self.fallback(counter_id, windows, want, least, now) {
-                    Ok(outcome) => {
-                        Decision::Admitted(Ticket { estimate, outcome: Some(outcome), charge_to, ..Ticket::default() })
-                    }
+                    Ok(outcome) => Decision::Admitted(Ticket {
+                        estimate,
+                        outcome: Some(outcome),
+                        charge_to,
+                        shared_window,
+                        ..Ticket::default()
+                    }),
                     Err(outcome) => Decision::Rejected(outcome),
                 }
             }
@@ -142,7 +161,14 @@ impl Admission {
                     // Nothing reserved (reservation off, a request that is not a completion):
                     // the usage is added afterwards.
                     let charge_to = reservation.is_none().then_some(charge_to).flatten();
-                    Decision::Admitted(Ticket { reserved, estimate, outcome: Some(outcome), reservation, charge_to })
+                    Decision::Admitted(Ticket {
+                        reserved,
+                        estimate,
+                        outcome: Some(outcome),
+                        reservation,
+                        charge_to,
+                        shared_window,
+                    })
                 }
                 Err(e) => {
                     self.failure.record_failure(&e);
@@ -154,7 +180,7 @@ impl Admission {
                         return Decision::Unavailable;
                     }
                     // Let it through and charge the usage afterwards.
-                    Decision::Admitted(Ticket { estimate, charge_to, ..Ticket::default() })
+                    Decision::Admitted(Ticket { estimate, charge_to, shared_window, ..Ticket::default() })
                 }
             },
         }
@@ -209,7 +235,12 @@ impl Admission {
         if total == 0 {
             return Ok(Settled::Nothing);
         }
-        let charge = PendingCharge { keys: keys.clone(), ends_ms: ends.clone(), tokens: total };
+        let charge = PendingCharge {
+            keys: keys.clone(),
+            ends_ms: ends.clone(),
+            tokens: total,
+            shared_window: ticket.shared_window.clone(),
+        };
         if self.failure.breaker_open() {
             self.enqueue(charge);
             return Ok(Settled::Queued);
@@ -231,6 +262,9 @@ impl Admission {
     }
 
     async fn run_charge(&self, charge: &PendingCharge, now: u64) -> Result<(), RedisError> {
+        if let (Some(add), Some(window), [key]) = (&self.shared, &charge.shared_window, charge.keys.as_slice()) {
+            return add.add(self.store.client(), key, window, charge.tokens).await;
+        }
         let mut args = vec![charge.tokens.to_string()];
         args.extend(charge.ends_ms.iter().map(|end| end.saturating_sub(now).max(1).to_string()));
         self.charge.run(self.store.client(), &charge.keys, &args).await.map(|_| ())

@@ -87,6 +87,11 @@ pub struct Config {
     /// IANA time zone of the calendar quotas (`token_quota`); default `UTC`.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Count in the Redis keys of Higress's `ai-token-ratelimit`, with its windows (one per key,
+    /// starting at the key's first charge) and its after-the-fact charge, so Go and Rust
+    /// gateways of one fleet share the counters during a migration (default false).
+    #[serde(default)]
+    pub share_counters_with_higress: bool,
 }
 
 /// `on`/`off` (YAML 1.1 turns those into booleans, so both spellings are accepted).
@@ -193,6 +198,8 @@ pub enum Limits {
 pub struct Settings {
     /// Counter prefix in Redis: `token-limit:<rule_name>`.
     pub prefix: String,
+    /// `rule_name` as written when counters are shared with Higress (their keys name it).
+    pub higress_rule_name: Option<String>,
     /// Limits.
     pub limits: Limits,
     /// Rejection status and message.
@@ -286,6 +293,9 @@ impl Config {
             }
             (None, None) => return Err(at.error("no limits: set rule_items or global_threshold")),
         };
+        if self.share_counters_with_higress {
+            shared_windows(&limits, at)?;
+        }
         let extractor = match &self.usage_paths {
             Some(p) => {
                 let here = at.field("usage_paths");
@@ -309,6 +319,7 @@ impl Config {
         self.circuit_breaker.validate(&at.field("circuit_breaker"))?;
         Ok(Settings {
             prefix: format!("token-limit:{name}"),
+            higress_rule_name: self.share_counters_with_higress.then(|| self.rule_name.clone()),
             limits,
             rejected_code: status(self.rejected_code, &at.field("rejected_code"))?,
             rejected_msg: self.rejected_msg.clone(),
@@ -332,5 +343,18 @@ impl Config {
             gateway_count: positive(self.gateway_count, &at.field("gateway_count"))?,
             show_limit_quota_header: self.show_limit_quota_header,
         })
+    }
+}
+
+/// `share_counters_with_higress`: every limit must be one window of seconds, as the Go plugin
+/// counts it.
+fn shared_windows(limits: &Limits, at: &ConfigPath) -> Result<(), ConfigError> {
+    use gateway_sdk::quota::higress::check_windows;
+    const SWITCH: &str = "share_counters_with_higress";
+    match limits {
+        Limits::Global(windows) => check_windows(windows, &at.field("global_threshold"), SWITCH),
+        Limits::Keyed(selector) => selector.entries().try_for_each(|(item, key, windows)| {
+            check_windows(windows, &at.field("rule_items").index(item).field("limit_keys").index(key), SWITCH)
+        }),
     }
 }

@@ -3,6 +3,7 @@
 
 use gateway_sdk::prelude::*;
 use gateway_sdk::quota::headers::{HeaderOptions, admitted_headers, rejected_headers};
+use gateway_sdk::quota::higress::{AI_TOKEN_RATELIMIT_PREFIX, HigressCounter, higress_key};
 use gateway_sdk::quota::{Outcome, Window};
 use serde_json::json;
 
@@ -198,6 +199,12 @@ impl TokenFilter {
     }
 }
 
+/// The key `ai-token-ratelimit` counts `counter` in (its one window).
+fn higress_counter(rule: &str, counter: HigressCounter<'_>, windows: &[gateway_sdk::quota::Window]) -> String {
+    let seconds = windows.first().map_or(0, gateway_sdk::quota::Window::seconds);
+    higress_key(AI_TOKEN_RATELIMIT_PREFIX, rule, counter, seconds)
+}
+
 /// Sends the charges that waited for Redis, once it answers again.
 fn flush_if_due(plugin: &Shared<TokenLimit>) {
     if plugin.admission.should_flush() {
@@ -209,8 +216,20 @@ fn flush_if_due(plugin: &Shared<TokenLimit>) {
 impl HttpFilter for TokenFilter {
     async fn on_request_headers(&mut self, ctx: &mut HttpContext) -> Flow {
         let target = match &self.plugin.settings.limits {
-            Limits::Keyed(selector) => selector.select(&*ctx).map(|sel| (sel.counter_id(), sel.limits.clone())),
-            Limits::Global(windows) => Some(("global".to_string(), windows.clone())),
+            Limits::Keyed(selector) => selector.select(&*ctx).map(|sel| {
+                let id = match &self.plugin.settings.higress_rule_name {
+                    None => sel.counter_id(),
+                    Some(rule) => higress_counter(rule, HigressCounter::from(&sel), sel.limits),
+                };
+                (id, sel.limits.clone())
+            }),
+            Limits::Global(windows) => {
+                let id = match &self.plugin.settings.higress_rule_name {
+                    None => "global".to_string(),
+                    Some(rule) => higress_counter(rule, HigressCounter::Global, windows),
+                };
+                Some((id, windows.clone()))
+            }
         };
         if target.is_none() {
             return Flow::Continue;

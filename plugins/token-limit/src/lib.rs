@@ -78,7 +78,13 @@ impl Plugin for TokenLimit {
             settings.breaker,
             settings.gateway_count,
         );
-        let admission = Admission::new(client, &settings.prefix, failure, settings.reservation);
+        let admission = Admission::new(
+            client,
+            &settings.prefix,
+            failure,
+            settings.reservation,
+            settings.higress_rule_name.is_some(),
+        );
         Ok(TokenLimit { settings, admission, metrics: Metrics::new() })
     }
 

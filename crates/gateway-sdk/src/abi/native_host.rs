@@ -14,6 +14,7 @@ pub(crate) struct SentResponse {
     pub status: u32,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    pub details: String,
 }
 
 /// Headers and body of an HTTP-call response being delivered.
@@ -185,10 +186,11 @@ pub(crate) fn set_body(kind: BodyKind, start: usize, len: usize, data: &[u8]) ->
     })
 }
 
-pub(crate) fn send_local_response(status: u32, headers: &[(&str, &str)], body: Option<&[u8]>) {
+pub(crate) fn send_local_response(status: u32, headers: &[(&str, &str)], body: Option<&[u8]>, details: &str) {
     with_stream(|s| {
         s.local_response = Some(SentResponse {
             status,
+            details: details.to_string(),
             headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             body: body.map(<[u8]>::to_vec).unwrap_or_default(),
         });

@@ -59,8 +59,58 @@ pub(crate) fn set_body(kind: BodyKind, start: usize, len: usize, data: &[u8]) ->
     hostcalls::set_buffer(buffer_type(kind), start, len, data).is_ok()
 }
 
-pub(crate) fn send_local_response(status: u32, headers: &[(&str, &str)], body: Option<&[u8]>) {
-    let _ = hostcalls::send_http_response(status, headers.to_vec(), body);
+/// `proxy_send_local_response` with response code details (the `proxy-wasm` crate always
+/// sends empty ones).
+pub(crate) fn send_local_response(status: u32, headers: &[(&str, &str)], body: Option<&[u8]>, details: &str) {
+    let map = serialize_pairs(headers);
+    let body = body.unwrap_or_default();
+    // SAFETY: every pointer/length pair names a live, initialised buffer owned by this frame,
+    // which the host only reads during the call.
+    let _ = unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            map.as_ptr(),
+            map.len(),
+            -1,
+        )
+    };
+}
+
+#[link(wasm_import_module = "env")]
+unsafe extern "C" {
+    fn proxy_send_local_response(
+        status_code: u32,
+        details_data: *const u8,
+        details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+}
+
+/// The proxy-wasm map encoding: the pair count, each key and value length (u32 little endian),
+/// then each key and value followed by a NUL.
+fn serialize_pairs(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let mut out = Vec::with_capacity(4 + pairs.iter().map(|(k, v)| 10 + k.len() + v.len()).sum::<usize>());
+    out.extend_from_slice(&len(pairs.len()));
+    for (k, v) in pairs {
+        out.extend_from_slice(&len(k.len()));
+        out.extend_from_slice(&len(v.len()));
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    out
 }
 
 pub(crate) fn resume(kind: BodyKind) {
