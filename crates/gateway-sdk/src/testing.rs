@@ -172,6 +172,11 @@ impl<P: Plugin> TestHost<P> {
         });
     }
 
+    /// A host property of a stream as the plugin left it (or as the test set it).
+    pub fn property(&self, stream: StreamId, path: &str) -> Option<Vec<u8>> {
+        native_host::with(|h| h.streams.get(&stream).and_then(|s| s.properties.get(path).cloned()))
+    }
+
     fn drive(&mut self, stream: StreamId, f: impl FnOnce(&mut StreamDriver<P>) -> Action) -> Action {
         native_host::set_effective_context(stream);
         let action = match self.streams.get_mut(&stream) {

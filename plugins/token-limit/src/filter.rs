@@ -2,7 +2,7 @@
 //! `include_usage`), admit, watch the response stream for usage, settle at the end.
 
 use gateway_sdk::prelude::*;
-use gateway_sdk::quota::headers::{HeaderOptions, admitted_headers, rejected_headers};
+use gateway_sdk::quota::headers::{HeaderOptions, admitted_headers, higress_reset_seconds, rejected_headers};
 use gateway_sdk::quota::higress::{AI_TOKEN_RATELIMIT_PREFIX, HigressCounter, higress_key};
 use gateway_sdk::quota::{Outcome, Window};
 use serde_json::json;
@@ -64,7 +64,7 @@ impl TokenFilter {
             && matches!(s.extractor, Extractor::BuiltIn(Format::Auto | Format::Openai))
     }
 
-    async fn admit(&mut self, estimate: Estimate) -> Flow {
+    async fn admit(&mut self, ctx: &mut HttpContext, estimate: Estimate) -> Flow {
         let Some((counter_id, windows)) = self.target.take() else { return Flow::Continue };
         let plugin = self.plugin.clone();
         // The reservation completes even if the stream ends while it is in flight; a ticket
@@ -98,6 +98,7 @@ impl TokenFilter {
             }
             Decision::Rejected(outcome) => {
                 plugin.metrics.rejected.inc();
+                plugin.signals.record(ctx);
                 Flow::Respond(self.rejection(&outcome))
             }
             Decision::TooLarge { needed, window } => {
@@ -127,10 +128,9 @@ impl TokenFilter {
         for (k, v) in rejected_headers(outcome, options) {
             response = response.header(k, v);
         }
-        if let Some(w) = outcome.tightest() {
-            response = response.header(X_TOKEN_RATELIMIT_RESET, w.reset_seconds().to_string());
-        }
-        response
+        // The rejecting counter's TTL, as ai-token-ratelimit sends it; with the details it sets.
+        response = response.header(X_TOKEN_RATELIMIT_RESET, higress_reset_seconds(outcome).to_string());
+        response.details("ai-token-ratelimit.rejected")
     }
 
     /// The answer to a request that can never fit: no `Retry-After`, since waiting never helps.
@@ -253,14 +253,14 @@ impl HttpFilter for TokenFilter {
             return Flow::Continue;
         }
         // No body: not a completion; only reported usage is charged.
-        self.admit(Estimate::default()).await
+        self.admit(ctx, Estimate::default()).await
     }
 
     fn request_body_mode(&self) -> BodyMode {
         self.request_mode
     }
 
-    async fn on_request_body(&mut self, _ctx: &mut HttpContext, body: &mut Body) -> Flow {
+    async fn on_request_body(&mut self, ctx: &mut HttpContext, body: &mut Body) -> Flow {
         let s = &self.plugin.settings;
         let rules = EstimateRules {
             default_output: s.default_max_tokens,
@@ -288,7 +288,7 @@ impl HttpFilter for TokenFilter {
                 Estimate::default()
             }
         };
-        self.admit(estimate).await
+        self.admit(ctx, estimate).await
     }
 
     async fn on_response_headers(&mut self, ctx: &mut HttpContext) -> Flow {

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod config;
 mod filter;
+pub mod higress_signals;
 pub mod lenient;
 pub mod request;
 pub mod scan;
@@ -62,6 +63,8 @@ pub struct TokenLimit {
     pub admission: Admission,
     /// Metrics.
     pub metrics: Metrics,
+    /// Higress's rejection metric and access-log attribute.
+    pub signals: higress_signals::RejectionSignals,
 }
 
 impl Plugin for TokenLimit {
@@ -85,7 +88,7 @@ impl Plugin for TokenLimit {
             settings.reservation,
             settings.higress_rule_name.is_some(),
         );
-        Ok(TokenLimit { settings, admission, metrics: Metrics::new() })
+        Ok(TokenLimit { settings, admission, metrics: Metrics::new(), signals: Default::default() })
     }
 
     fn new_filter(plugin: &Shared<Self>) -> TokenFilter {
