@@ -24,10 +24,12 @@ pub trait Plugin: Sized + 'static {
     type Config: DeserializeOwned;
     /// Per-request state and hooks.
     type Filter: HttpFilter;
-    /// How the SDK reads the configuration: [`ConfigStyle::HIGRESS`] (each `_rules_` entry on
-    /// its own, unknown keys warned about, as Higress's Go plugins) or [`ConfigStyle::LAYERED`]
-    /// (rules over the global configuration, unknown keys rejected; the default for now).
-    const CONFIG_STYLE: ConfigStyle = ConfigStyle::LAYERED;
+    /// How the SDK reads the configuration: [`ConfigStyle::HIGRESS`] (the default: each
+    /// `_rules_` entry on its own, a bad global configuration tolerated next to rules, unknown
+    /// keys warned about, as Higress's Go plugins read theirs) or, as an explicit opt-in,
+    /// [`ConfigStyle::LAYERED`] (rules laid over the global configuration, unknown keys
+    /// rejected).
+    const CONFIG_STYLE: ConfigStyle = ConfigStyle::HIGRESS;
 
     /// Validates and compiles one configuration. `at` names where it came from
     /// (the root, or `_rules_[i]`); build errors with [`ConfigPath::error`] so they name the field.

@@ -30,6 +30,8 @@ impl Plugin for Probe {
     const NAME: &'static str = "probe";
     type Config = ProbeConfig;
     type Filter = ProbeFilter;
+    /// These scenarios exercise rules laid over the global object (the opt-in style).
+    const CONFIG_STYLE: gateway_sdk::config::ConfigStyle = gateway_sdk::config::ConfigStyle::LAYERED;
 
     fn compile(c: ProbeConfig, at: &ConfigPath) -> Result<Self, ConfigError> {
         if c.mode == "invalid" {

@@ -82,6 +82,10 @@ impl Plugin for CookieCache {
     const NAME: &'static str = "cookie-cache";
     type Config = Config;
     type Filter = CacheFilter;
+    /// Our own plugin, with no Higress counterpart: a rule names only what it changes (e.g. a
+    /// route's `cache.ttl_seconds`) over the global configuration, and a misspelt key (a
+    /// security setting among them) is refused rather than ignored.
+    const CONFIG_STYLE: gateway_sdk::config::ConfigStyle = gateway_sdk::config::ConfigStyle::LAYERED;
 
     fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
         let settings = config.validate(at)?;

@@ -130,8 +130,9 @@ impl ConfigStyle {
         prepare: None,
     };
 
-    /// Rules laid over the global configuration, unknown keys rejected, every part must parse.
-    /// The SDK's original reading; the default until every plugin has moved to [`Self::HIGRESS`].
+    /// Rules laid over the global configuration, unknown keys rejected, every part must parse:
+    /// an explicit opt-in for plugins of our own whose rules are meant to override a few
+    /// fields (cookie-cache). Higress's Go plugins never read rules this way.
     pub const LAYERED: ConfigStyle = ConfigStyle {
         rules: RuleConfigs::OverGlobal,
         unknown_keys: UnknownKeys::Reject,
