@@ -234,8 +234,8 @@ fn strip_port(authority: &str) -> &str {
     }
 }
 
-/// Parses `ip`, `ip:port`, `[v6]:port` or `v6`.
-pub(crate) fn parse_ip(address: &str) -> Option<IpAddr> {
+/// Parses `ip`, `ip:port`, `[v6]:port` or `v6` (a peer address or a forwarded-for entry).
+pub fn parse_ip(address: &str) -> Option<IpAddr> {
     if let Ok(sa) = address.parse::<SocketAddr>() {
         return Some(sa.ip());
     }

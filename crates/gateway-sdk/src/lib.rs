@@ -28,7 +28,6 @@ pub mod http_call;
 pub mod log;
 pub mod metrics;
 mod plugin;
-pub mod quota;
 pub mod redis;
 mod response;
 mod runtime;
@@ -39,7 +38,7 @@ pub mod time;
 mod worker;
 
 pub use config::{ConfigError, ConfigPath, Secret};
-pub use context::{Body, HttpContext};
+pub use context::{Body, HttpContext, parse_ip};
 pub use futures_util::future::{join, join_all};
 pub use http_call::{HttpCall, HttpCallError, HttpCallResponse, http_call};
 pub use plugin::{BodyMode, Flow, HttpFilter, Plugin, Shared};

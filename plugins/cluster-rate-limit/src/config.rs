@@ -3,8 +3,8 @@
 //! `failure_mode`, `failure_status`, `circuit_breaker`, `gateway_count`, `shadow_mode`,
 //! `ratelimit_headers`), and its validation.
 
+use gateway_quota::{Algorithm, FailureMode, Requests, RuleItemConfig};
 use gateway_sdk::breaker::BreakerConfig;
-use gateway_sdk::quota::{Algorithm, FailureMode, Requests, RuleItemConfig};
 use gateway_sdk::redis::RedisConfig;
 use gateway_sdk::{ConfigError, ConfigPath};
 use serde::Deserialize;
@@ -68,10 +68,10 @@ pub struct Config {
 
 /// `global_threshold`: `query_per_second | _minute | _hour | _day`, `windows` and the calendar
 /// `query_quota` (`each_day`, `each_month`, `each_year`).
-pub type Thresholds = gateway_sdk::quota::Thresholds<Requests>;
+pub type Thresholds = gateway_quota::Thresholds<Requests>;
 
 /// A `limit_keys` entry: the key and the same window fields.
-pub type LimitKey = gateway_sdk::quota::LimitKey<Requests>;
+pub type LimitKey = gateway_quota::LimitKey<Requests>;
 
 fn yes() -> bool {
     true

@@ -5,9 +5,10 @@
 //! `limit_by_consumer: null`, and two `limit_by_*` in one item (the last in Go's order wins).
 //! What Higress takes silently but is probably a mistake comes back as a warning.
 
+use gateway_quota::LimitKind;
+use gateway_sdk::ConfigError;
 use gateway_sdk::config::gjson::{self, coerce_array, coerce_bool, coerce_int, coerce_string};
 use gateway_sdk::config::{ConfigPath, ConfigWarning};
-use gateway_sdk::{ConfigError, quota::LimitKind};
 use serde_json::{Map, Value};
 
 /// The window fields Higress knows (config.go 52-57).

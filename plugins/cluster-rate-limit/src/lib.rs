@@ -8,9 +8,10 @@ pub mod config;
 pub mod higress;
 pub mod limiter;
 
+use gateway_quota::limiter::{Ask, RejectedBy, Verdict};
+use gateway_quota::{FailureMode, Outcome};
 use gateway_sdk::config::ConfigStyle;
 use gateway_sdk::prelude::*;
-use gateway_sdk::quota::{FailureMode, Outcome, Route};
 use gateway_sdk::time::now_millis;
 
 use crate::config::Config;
@@ -62,7 +63,7 @@ impl RateLimitFilter {
     fn redis_failed(&self) -> Flow {
         let l = &self.plugin.0;
         l.metrics.fallback_decisions.inc();
-        match l.failure.mode {
+        match l.quota.failure().mode {
             FailureMode::Allow => {
                 l.metrics.allowed.inc();
                 Flow::Continue
@@ -84,39 +85,24 @@ impl HttpFilter for RateLimitFilter {
         let plugin = self.plugin.clone();
         let l = &plugin.0;
         let Some((counter, windows)) = l.target(ctx) else { return Flow::Continue };
-        let now = now_millis();
-        if let Some(local) = l.cache.check(&counter, 1, now) {
-            l.metrics.local_rejected.inc();
-            return self.decide(local);
+        let (verdict, error) = l.quota.admit(&counter, windows, Ask::Exactly(1), now_millis()).await;
+        if let Some(e) = error {
+            l.metrics.redis_errors.inc();
+            // The breaker logged the cause (once per interval); this is per request.
+            gateway_sdk::debug!("cluster-rate-limit: quota not checked ({e}); failure_mode decides");
         }
-        match l.failure.route() {
-            Route::Local => {
-                if l.failure.mode == FailureMode::Deny {
-                    return self.redis_failed();
-                }
-                l.metrics.fallback_decisions.inc();
-                let outcome = l.failure.fallback(&counter, windows, 1, now);
+        match verdict {
+            Verdict::Admitted(outcome) => self.decide(outcome),
+            Verdict::Rejected(outcome, RejectedBy::Redis) => self.decide(outcome),
+            Verdict::Rejected(outcome, RejectedBy::Cache) => {
+                l.metrics.local_rejected.inc();
                 self.decide(outcome)
             }
-            Route::Redis { .. } => {
-                let plan = l.plan(&counter, windows, now);
-                match l.store.check(&plan).await {
-                    Ok(outcome) => {
-                        l.failure.record_success();
-                        if !outcome.admitted {
-                            l.cache.record(&counter, &outcome, now);
-                        }
-                        self.decide(outcome)
-                    }
-                    Err(e) => {
-                        l.failure.record_failure(&e);
-                        l.metrics.redis_errors.inc();
-                        // The breaker logged the cause (once per interval); this is per request.
-                        gateway_sdk::debug!("cluster-rate-limit: quota not checked ({e}); failure_mode decides");
-                        self.redis_failed()
-                    }
-                }
+            Verdict::Rejected(outcome, RejectedBy::Fallback) | Verdict::AdmittedLocally(Some(outcome)) => {
+                l.metrics.fallback_decisions.inc();
+                self.decide(outcome)
             }
+            Verdict::AdmittedLocally(None) | Verdict::Unavailable => self.redis_failed(),
         }
     }
 

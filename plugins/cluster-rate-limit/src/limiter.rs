@@ -1,11 +1,11 @@
 //! The compiled limiter of one configuration: which counter and windows a request falls
 //! under, and the responses it answers with.
 
+use gateway_quota::headers::{self, HeaderOptions};
+use gateway_quota::higress::{self as shared, CLUSTER_KEY_RATE_LIMIT_PREFIX, HigressCounter};
+use gateway_quota::limiter::QuotaLimiter;
+use gateway_quota::{FailurePolicy, KeySelector, RequestKeys, Window, Zone};
 use gateway_sdk::metrics::Counter;
-use gateway_sdk::quota::headers::{self, HeaderOptions};
-use gateway_sdk::quota::higress::{self as shared, CLUSTER_KEY_RATE_LIMIT_PREFIX, HigressCounter};
-use gateway_sdk::quota::store::CheckPlan;
-use gateway_sdk::quota::{FailurePolicy, KeySelector, OverLimitCache, QuotaStore, RequestKeys, Window, Zone};
 use gateway_sdk::redis::RedisClient;
 use gateway_sdk::{ConfigError, ConfigPath, Response};
 
@@ -61,12 +61,8 @@ pub struct Limiter {
     /// `rule_name` as written, for Higress's key names (`share_counters_with_higress`).
     higress_rule_name: Option<String>,
     limits: Limits,
-    /// Check-and-charge in Redis.
-    pub store: QuotaStore,
-    /// Keys known to be over their quota on this worker.
-    pub cache: OverLimitCache,
-    /// What to do when Redis fails.
-    pub failure: FailurePolicy,
+    /// Redis, the over-limit cache, the breaker and the fallback.
+    pub quota: QuotaLimiter,
     /// Decide but never reject.
     pub shadow: bool,
     rejected_code: u16,
@@ -99,13 +95,13 @@ impl Limiter {
             rule_name: config.rule_name.trim().to_string(),
             higress_rule_name: config.share_counters_with_higress.then(|| config.rule_name.clone()),
             limits,
-            store: QuotaStore::new(client, KEY_PREFIX, config.algorithm),
-            cache: OverLimitCache::default(),
-            failure: FailurePolicy::new(
-                config.failure_mode,
-                config.failure_status,
-                config.circuit_breaker,
-                gateway_count,
+            quota: QuotaLimiter::new(
+                client,
+                KEY_PREFIX,
+                config.algorithm,
+                FailurePolicy::new(config.failure_mode, config.failure_status, config.circuit_breaker, gateway_count),
+                true,
+                config.share_counters_with_higress,
             ),
             shadow: config.shadow_mode,
             rejected_code: config.rejected_code,
@@ -141,22 +137,13 @@ impl Limiter {
         }
     }
 
-    /// The Redis check of one request on `counter` (from [`Limiter::target`]).
-    pub fn plan(&self, counter: &str, windows: &[Window], now_ms: u64) -> CheckPlan {
-        if self.higress_rule_name.is_some() {
-            self.store.plan_shared_with_higress(vec![counter.to_string()], windows, 1, None, now_ms)
-        } else {
-            self.store.plan(counter, windows, 1, now_ms)
-        }
-    }
-
     /// Response headers for an admitted request.
-    pub fn admitted_headers(&self, outcome: &gateway_sdk::quota::Outcome) -> Vec<(String, String)> {
+    pub fn admitted_headers(&self, outcome: &gateway_quota::Outcome) -> Vec<(String, String)> {
         headers::admitted_headers(outcome, self.headers)
     }
 
     /// The rejection response: `rejected_code`, `rejected_msg`, and the quota headers.
-    pub fn rejection(&self, outcome: &gateway_sdk::quota::Outcome) -> Response {
+    pub fn rejection(&self, outcome: &gateway_quota::Outcome) -> Response {
         // The response code details Higress's Go plugin sets (main.go `rejected`).
         let mut response = Response::new(self.rejected_code)
             .body(self.rejected_msg.clone())
@@ -175,7 +162,7 @@ impl Limiter {
 
     /// The deny-mode response when Redis cannot be asked.
     pub fn failure_response(&self) -> Response {
-        Response::new(self.failure.status)
+        Response::new(self.quota.failure().status)
             .header("content-type", "text/plain; charset=utf-8")
             .body("rate limit service unavailable")
     }

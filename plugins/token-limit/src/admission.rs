@@ -7,11 +7,12 @@
 
 use std::collections::VecDeque;
 
+use gateway_quota::higress::HigressAdd;
+use gateway_quota::limiter::{Ask, QuotaLimiter, Verdict};
+use gateway_quota::{FailurePolicy, Outcome, Reservation, Window};
 use gateway_sdk::WorkerState;
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::prelude::*;
-use gateway_sdk::quota::higress::HigressAdd;
-use gateway_sdk::quota::{FailureMode, FailurePolicy, Outcome, QuotaStore, Reservation, Route, Window};
 use gateway_sdk::time::now_millis;
 
 use crate::request::Estimate;
@@ -25,9 +26,8 @@ pub const PENDING_CAPACITY: usize = 1024;
 /// Redis access of one compiled configuration.
 #[derive(Debug)]
 pub struct Admission {
-    store: QuotaStore,
+    quota: QuotaLimiter,
     charge: Script,
-    failure: FailurePolicy,
     reservation: bool,
     /// `share_counters_with_higress`: counters are Higress's keys, charged afterwards as
     /// `ai-token-ratelimit` charges them.
@@ -106,9 +106,8 @@ impl Admission {
     /// key names (`share_counters_with_higress`).
     pub fn new(client: RedisClient, prefix: &str, failure: FailurePolicy, reservation: bool, shared: bool) -> Self {
         Admission {
-            store: QuotaStore::new(client, prefix, gateway_sdk::quota::Algorithm::Fixed),
+            quota: QuotaLimiter::new(client, prefix, gateway_quota::Algorithm::Fixed, failure, false, shared),
             charge: Script::new(CHARGE_LUA),
-            failure,
             reservation,
             shared: shared.then(HigressAdd::default),
             pending: WorkerState::new(Pending::default()),
@@ -126,91 +125,49 @@ impl Admission {
         }
         let (want, least) = if self.reservation { (estimate.want, estimate.least) } else { (0, 0) };
         let now = now_millis();
-        let plan = if self.shared.is_some() {
-            self.store.plan_shared_with_higress(vec![counter_id.to_string()], windows, want, Some(least), now)
-        } else {
-            self.store.plan_up_to(counter_id, windows, want, least, now)
-        };
+        let ask = Ask::UpTo { want, least };
         let shared_window = self.shared.as_ref().and_then(|_| windows.first().cloned());
-        let ends: Vec<u64> = plan.ttls_ms.iter().map(|t| now.saturating_add(*t)).collect();
-        let charge_to = Some((plan.keys.clone(), ends));
-        match self.failure.route() {
-            Route::Local => {
-                if self.failure.mode == FailureMode::Deny {
-                    return Decision::Unavailable;
-                }
-                match self.fallback(counter_id, windows, want, least, now) {
-                    Ok(outcome) => Decision::Admitted(Ticket {
-                        estimate,
-                        outcome: Some(outcome),
-                        charge_to,
-                        shared_window,
-                        ..Ticket::default()
-                    }),
-                    Err(outcome) => Decision::Rejected(outcome),
-                }
+        // The counters to charge afterwards, when nothing is reserved in Redis.
+        let charge_to = || {
+            let plan = self.quota.plan(counter_id, windows, ask, now);
+            let ends = plan.ttls_ms.iter().map(|t| now.saturating_add(*t)).collect();
+            Some((plan.keys, ends))
+        };
+        let (verdict, error) = self.quota.admit(counter_id, windows, ask, now).await;
+        if let Some(e) = error {
+            gateway_sdk::warn_throttled!(
+                "token-limit:check",
+                "token-limit: quota check failed ({e}); failure_mode decides"
+            );
+        }
+        match verdict {
+            Verdict::Admitted(outcome) => {
+                let reservation = outcome.reservation.clone();
+                let reserved = reservation.as_ref().map_or(0, |r| r.units);
+                // Nothing reserved (reservation off, a request that is not a completion): the
+                // usage is added afterwards.
+                let charge_to = if reservation.is_none() { charge_to() } else { None };
+                Decision::Admitted(Ticket {
+                    reserved,
+                    estimate,
+                    outcome: Some(outcome),
+                    reservation,
+                    charge_to,
+                    shared_window,
+                })
             }
-            Route::Redis { .. } => match self.store.check(&plan).await {
-                Ok(outcome) => {
-                    self.failure.record_success();
-                    if !outcome.admitted {
-                        return Decision::Rejected(outcome);
-                    }
-                    let reservation = outcome.reservation.clone();
-                    let reserved = reservation.as_ref().map_or(0, |r| r.units);
-                    // Nothing reserved (reservation off, a request that is not a completion):
-                    // the usage is added afterwards.
-                    let charge_to = reservation.is_none().then_some(charge_to).flatten();
-                    Decision::Admitted(Ticket {
-                        reserved,
-                        estimate,
-                        outcome: Some(outcome),
-                        reservation,
-                        charge_to,
-                        shared_window,
-                    })
-                }
-                Err(e) => {
-                    self.failure.record_failure(&e);
-                    gateway_sdk::warn_throttled!(
-                        "token-limit:check",
-                        "token-limit: quota check failed ({e}); failure_mode decides"
-                    );
-                    if self.failure.mode == FailureMode::Deny {
-                        return Decision::Unavailable;
-                    }
-                    // Let it through and charge the usage afterwards.
-                    Decision::Admitted(Ticket { estimate, charge_to, shared_window, ..Ticket::default() })
-                }
-            },
+            // By the local fallback (with its outcome) or after a failed check in `allow` mode:
+            // the usage is charged afterwards.
+            Verdict::AdmittedLocally(outcome) => Decision::Admitted(Ticket {
+                estimate,
+                outcome,
+                charge_to: charge_to(),
+                shared_window,
+                ..Ticket::default()
+            }),
+            Verdict::Rejected(outcome, _) => Decision::Rejected(outcome),
+            Verdict::Unavailable => Decision::Unavailable,
         }
-    }
-
-    /// The local decision while the breaker is open: what fits of `want` (at least `least`)
-    /// in each window's share of this gateway.
-    fn fallback(
-        &self,
-        counter_id: &str,
-        windows: &[Window],
-        want: u64,
-        least: u64,
-        now: u64,
-    ) -> Result<Outcome, Outcome> {
-        let probe = self.failure.fallback(counter_id, windows, 0, now);
-        let room = probe.windows.iter().map(|w| w.remaining()).min().unwrap_or(0);
-        if !probe.admitted || room < least {
-            let mut rejected = probe;
-            rejected.admitted = false;
-            rejected.rejected_by =
-                rejected.rejected_by.or_else(|| rejected.windows.iter().position(|w| w.remaining() < least));
-            return Err(rejected);
-        }
-        let units = want.min(room).max(least);
-        if units == 0 {
-            return Ok(probe);
-        }
-        let outcome = self.failure.fallback(counter_id, windows, units, now);
-        if outcome.admitted { Ok(outcome) } else { Err(outcome) }
     }
 
     /// Brings Redis to `total` tokens for this request: settles the reservation by the
@@ -224,12 +181,7 @@ impl Admission {
             if delta == 0 {
                 return Ok(Settled::Nothing);
             }
-            let result = self.store.settle(reservation, delta).await;
-            match &result {
-                Ok(()) => self.failure.record_success(),
-                Err(e) => self.failure.record_failure(e),
-            }
-            return result.map(|()| Settled::Called);
+            return self.quota.settle(reservation, delta).await.map(|()| Settled::Called);
         }
         let Some((keys, ends)) = &ticket.charge_to else { return Ok(Settled::Nothing) };
         if total == 0 {
@@ -241,17 +193,17 @@ impl Admission {
             tokens: total,
             shared_window: ticket.shared_window.clone(),
         };
-        if self.failure.breaker_open() {
+        if self.quota.failure().breaker_open() {
             self.enqueue(charge);
             return Ok(Settled::Queued);
         }
         match self.run_charge(&charge, now_millis()).await {
             Ok(()) => {
-                self.failure.record_success();
+                self.quota.failure().record_success();
                 Ok(Settled::Called)
             }
             Err(e) => {
-                self.failure.record_failure(&e);
+                self.quota.failure().record_failure(&e);
                 if e.unavailable().is_some() {
                     self.enqueue(charge);
                     return Ok(Settled::Queued);
@@ -263,11 +215,11 @@ impl Admission {
 
     async fn run_charge(&self, charge: &PendingCharge, now: u64) -> Result<(), RedisError> {
         if let (Some(add), Some(window), [key]) = (&self.shared, &charge.shared_window, charge.keys.as_slice()) {
-            return add.add(self.store.client(), key, window, charge.tokens).await;
+            return add.add(self.quota.store().client(), key, window, charge.tokens).await;
         }
         let mut args = vec![charge.tokens.to_string()];
         args.extend(charge.ends_ms.iter().map(|end| end.saturating_sub(now).max(1).to_string()));
-        self.charge.run(self.store.client(), &charge.keys, &args).await.map(|_| ())
+        self.charge.run(self.quota.store().client(), &charge.keys, &args).await.map(|_| ())
     }
 
     fn enqueue(&self, charge: PendingCharge) {
@@ -293,7 +245,7 @@ impl Admission {
     /// Whether charges wait for Redis and nobody is sending them yet (then call
     /// [`Admission::flush`] from a detached task).
     pub fn should_flush(&self) -> bool {
-        !self.failure.breaker_open() && self.pending.with(|p| !p.queue.is_empty() && !p.flushing)
+        !self.quota.failure().breaker_open() && self.pending.with(|p| !p.queue.is_empty() && !p.flushing)
     }
 
     /// Sends the waiting charges, one call each, oldest first; stops at the first failure
@@ -314,12 +266,12 @@ impl Admission {
             });
             let Some(charge) = next else { break };
             if let Err(e) = self.run_charge(&charge, now).await {
-                self.failure.record_failure(&e);
+                self.quota.failure().record_failure(&e);
                 gateway_sdk::debug!("token-limit: a waiting charge failed again ({e}); kept");
                 self.pending.with(|p| p.queue.push_front(charge));
                 break;
             }
-            self.failure.record_success();
+            self.quota.failure().record_success();
         }
         self.pending.with(|p| p.flushing = false);
     }

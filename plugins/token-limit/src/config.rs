@@ -3,9 +3,9 @@
 //! our extensions (several windows per key, calendar `token_quota` in a `timezone`,
 //! reservations, usage formats and JSONPath, weights, failure handling). Validated and compiled once per worker; errors name the field path.
 
+use gateway_quota::{FailureMode, KeySelector, RuleItemConfig, Tokens, Window, Zone};
 use gateway_sdk::breaker::BreakerConfig;
 use gateway_sdk::prelude::*;
-use gateway_sdk::quota::{FailureMode, KeySelector, RuleItemConfig, Tokens, Window, Zone};
 use serde::{Deserialize, Deserializer};
 
 use crate::settlement::AbortCharge;
@@ -135,10 +135,10 @@ pub enum MissingUsage {
 
 /// Token windows: Higress's `token_per_second | _minute | _hour | _day`, custom `windows`, and
 /// the calendar `token_quota` (`each_day`, `each_month`, `each_year`).
-pub type Thresholds = gateway_sdk::quota::Thresholds<Tokens>;
+pub type Thresholds = gateway_quota::Thresholds<Tokens>;
 
 /// A `limit_keys` entry: the key and the same window fields.
-pub type LimitKey = gateway_sdk::quota::LimitKey<Tokens>;
+pub type LimitKey = gateway_quota::LimitKey<Tokens>;
 
 /// Custom JSONPath expressions per token kind.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -349,7 +349,7 @@ impl Config {
 /// `share_counters_with_higress`: every limit must be one window of seconds, as the Go plugin
 /// counts it.
 fn shared_windows(limits: &Limits, at: &ConfigPath) -> Result<(), ConfigError> {
-    use gateway_sdk::quota::higress::check_windows;
+    use gateway_quota::higress::check_windows;
     const SWITCH: &str = "share_counters_with_higress";
     match limits {
         Limits::Global(windows) => check_windows(windows, &at.field("global_threshold"), SWITCH),

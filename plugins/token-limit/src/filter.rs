@@ -1,10 +1,10 @@
 //! The per-request hooks: pick the key, read the request body for the estimate (and add
 //! `include_usage`), admit, watch the response stream for usage, settle at the end.
 
+use gateway_quota::headers::{HeaderOptions, admitted_headers, higress_reset_seconds, rejected_headers};
+use gateway_quota::higress::{AI_TOKEN_RATELIMIT_PREFIX, HigressCounter, higress_key};
+use gateway_quota::{Outcome, Window};
 use gateway_sdk::prelude::*;
-use gateway_sdk::quota::headers::{HeaderOptions, admitted_headers, higress_reset_seconds, rejected_headers};
-use gateway_sdk::quota::higress::{AI_TOKEN_RATELIMIT_PREFIX, HigressCounter, higress_key};
-use gateway_sdk::quota::{Outcome, Window};
 use serde_json::json;
 
 use crate::TokenLimit;
@@ -200,8 +200,8 @@ impl TokenFilter {
 }
 
 /// The key `ai-token-ratelimit` counts `counter` in (its one window).
-fn higress_counter(rule: &str, counter: HigressCounter<'_>, windows: &[gateway_sdk::quota::Window]) -> String {
-    let seconds = windows.first().map_or(0, gateway_sdk::quota::Window::seconds);
+fn higress_counter(rule: &str, counter: HigressCounter<'_>, windows: &[gateway_quota::Window]) -> String {
+    let seconds = windows.first().map_or(0, gateway_quota::Window::seconds);
     higress_key(AI_TOKEN_RATELIMIT_PREFIX, rule, counter, seconds)
 }
 

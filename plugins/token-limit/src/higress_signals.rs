@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
+use gateway_quota::keys::CONSUMER_HEADER;
 use gateway_sdk::WorkerState;
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::prelude::*;
-use gateway_sdk::quota::keys::CONSUMER_HEADER;
 use serde_json::{Map, Value};
 
 /// wasm-go's `AILogKey`.

@@ -16,9 +16,9 @@ pub mod sse;
 pub mod streamed;
 pub mod usage;
 
+use gateway_quota::FailurePolicy;
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::prelude::*;
-use gateway_sdk::quota::FailurePolicy;
 
 use crate::admission::Admission;
 use crate::config::{Config, Settings};
@@ -71,6 +71,8 @@ impl Plugin for TokenLimit {
     const NAME: &'static str = "token-limit";
     type Config = Config;
     type Filter = TokenFilter;
+    /// The layered reading until token-limit reads its configuration as ai-token-ratelimit does.
+    const CONFIG_STYLE: gateway_sdk::config::ConfigStyle = gateway_sdk::config::ConfigStyle::LAYERED;
 
     fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
         let settings = config.settings(at)?;

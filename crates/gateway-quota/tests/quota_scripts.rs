@@ -4,8 +4,8 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use gateway_host::testing::RedisServer;
+use gateway_quota::{Algorithm, QuotaStore, Window};
 use gateway_sdk::ConfigPath;
-use gateway_sdk::quota::{Algorithm, QuotaStore, Window};
 use gateway_sdk::redis::codec::decode_reply;
 use gateway_sdk::redis::{RedisClient, RedisConfig, Reply};
 

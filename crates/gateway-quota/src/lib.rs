@@ -1,4 +1,4 @@
-//! Shared quota engine for Redis-backed limiters (request rate limits, token budgets).
+//! gateway-quota: the quota engine shared by the Redis-backed limiters (request rate limits, token budgets).
 //!
 //! The pieces, in the order a request meets them:
 //!
@@ -31,6 +31,7 @@ pub mod failure;
 pub mod headers;
 pub mod higress;
 pub mod keys;
+pub mod limiter;
 pub mod store;
 pub mod thresholds;
 mod unicode_classes;

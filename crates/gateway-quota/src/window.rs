@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::calendar::{CalendarUnit, Period, Zone};
-use crate::config::{ConfigError, ConfigPath};
+use gateway_sdk::config::{ConfigError, ConfigPath};
 
 /// Longest window accepted: one year (anything longer is a typo rather than a rate).
 pub const MAX_WINDOW_SECONDS: u64 = 366 * 24 * 3600;

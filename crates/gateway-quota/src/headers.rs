@@ -113,7 +113,7 @@ fn sf_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quota::Window;
+    use crate::Window;
 
     fn status(seconds: u64, quota: u64, used: u64, reset_ms: u64) -> WindowStatus {
         WindowStatus { window: Window::new(seconds, quota), period_ms: seconds * 1000, used, reset_ms }
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn calendar_windows_are_named_by_unit_with_the_current_period_length() {
-        use crate::quota::{CalendarUnit, Zone};
+        use crate::{CalendarUnit, Zone};
         let november = WindowStatus {
             window: Window::calendar(CalendarUnit::Month, Zone::utc(), 1_000_000),
             period_ms: 30 * 86_400_000,

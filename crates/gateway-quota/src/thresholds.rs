@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use super::calendar::{CalendarUnit, Zone};
 use super::keys::{KeyText, LimitKeyEntry};
 use super::window::{Window, WindowConfig, positive};
-use crate::config::{ConfigError, ConfigPath};
+use gateway_sdk::config::{ConfigError, ConfigPath};
 
 /// What a limiter counts, which names its fields.
 pub trait QuotaUnit {
@@ -230,7 +230,7 @@ impl<'de, U: QuotaUnit> Deserialize<'de> for LimitKey<U> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::deserialize_at;
+    use gateway_sdk::config::deserialize_at;
     use serde_json::json;
 
     fn at() -> ConfigPath {

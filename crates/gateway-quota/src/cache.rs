@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::store::{Outcome, WindowStatus};
-use crate::WorkerState;
+use gateway_sdk::WorkerState;
 
 /// Entries kept at most per worker; when full, expired entries are dropped, and if none has
 /// expired the cache starts over (which costs Redis calls, never wrong decisions).
@@ -97,7 +97,7 @@ fn reset_of(outcome: &Outcome) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quota::Window;
+    use crate::Window;
 
     fn rejection(reset_ms: u64, used: u64) -> Outcome {
         Outcome {

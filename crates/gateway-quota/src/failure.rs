@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use super::store::{Outcome, WindowStatus};
 use super::window::Window;
-use crate::WorkerState;
-use crate::breaker::{Admission, BreakerConfig, CircuitBreaker};
-use crate::redis::RedisError;
+use gateway_sdk::WorkerState;
+use gateway_sdk::breaker::{Admission, BreakerConfig, CircuitBreaker};
+use gateway_sdk::redis::RedisError;
 
 /// What to do with a request whose quota cannot be checked in Redis.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl FailurePolicy {
 
     /// Reports a failed call: failures that mean Redis cannot serve us (unreachable, `NOAUTH`,
     /// `READONLY`, `MOVED`, ...) count towards opening the breaker and are logged once per
-    /// cause and interval (see [`crate::breaker::CircuitBreaker::record_error`]).
+    /// cause and interval (see [`gateway_sdk::breaker::CircuitBreaker::record_error`]).
     pub fn record_failure(&self, error: &RedisError) {
         self.breaker.record_error(error);
     }
@@ -174,9 +174,9 @@ mod tests {
 
     #[test]
     fn fallback_counts_calendar_windows_per_local_period() {
-        use crate::quota::{CalendarUnit, Zone};
+        use crate::{CalendarUnit, Zone};
         let f = FallbackLimiter::new(2);
-        let zone = Zone::parse("Asia/Shanghai", &crate::ConfigPath::root("t")).unwrap();
+        let zone = Zone::parse("Asia/Shanghai", &gateway_sdk::ConfigPath::root("t")).unwrap();
         let w = [Window::calendar(CalendarUnit::Day, zone, 6)];
         // 2026-11-27T15:59:00Z is 23:59 in Shanghai; the local day ends 60 s later.
         let before = 1_795_795_140_000;

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 
-use crate::config::{ConfigError, ConfigPath};
+use gateway_sdk::config::{ConfigError, ConfigPath};
 
 /// The zone used when a configuration names none.
 pub const DEFAULT_TIMEZONE: &str = "UTC";

@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Deserializer};
 
 use super::cidr::Cidr;
-use crate::HttpContext;
-use crate::config::{ConfigError, ConfigPath};
+use gateway_sdk::HttpContext;
+use gateway_sdk::config::{ConfigError, ConfigPath};
 
 /// The consumer header Higress's authentication plugins set.
 pub const CONSUMER_HEADER: &str = "x-mse-consumer";
@@ -391,7 +391,7 @@ fn source_value(source: &Source, request: &impl RequestKeys) -> Option<String> {
 /// The first address of an `x-forwarded-for`-style list, without a port.
 fn first_ip(list: &str) -> Option<String> {
     let first = list.split(',').next()?.trim();
-    crate::context::parse_ip(first).map(|ip| ip.to_string())
+    gateway_sdk::parse_ip(first).map(|ip| ip.to_string())
 }
 
 #[cfg(test)]
@@ -436,7 +436,7 @@ mod tests {
 
     fn compile(items: serde_json::Value) -> Result<KeySelector<u64>, ConfigError> {
         let at = ConfigPath::root("p").field("rule_items");
-        let items: Vec<RuleItemConfig<Entry>> = crate::config::deserialize_at(items, &at)?;
+        let items: Vec<RuleItemConfig<Entry>> = gateway_sdk::config::deserialize_at(items, &at)?;
         KeySelector::compile(items, &at, |e, _| Ok(e.quota))
     }
 

@@ -12,8 +12,8 @@
 
 use super::keys::Selection;
 use super::window::{Span, Window};
-use crate::config::{ConfigError, ConfigPath};
-use crate::redis::{RedisClient, RedisError, Script};
+use gateway_sdk::config::{ConfigError, ConfigPath};
+use gateway_sdk::redis::{RedisClient, RedisError, Script};
 
 /// `cluster-key-rate-limit`'s key prefix (`RedisKeyPrefix` in its main.go).
 pub const CLUSTER_KEY_RATE_LIMIT_PREFIX: &str = "higress-cluster-key-rate-limit";
@@ -55,7 +55,7 @@ impl<'a, T> From<&'a Selection<'a, T>> for HigressCounter<'a> {
 /// `rule_name` in for a window of `window_seconds`.
 ///
 /// ```
-/// # use gateway_sdk::quota::higress::{HigressCounter, higress_key, CLUSTER_KEY_RATE_LIMIT_PREFIX};
+/// # use gateway_quota::higress::{HigressCounter, higress_key, CLUSTER_KEY_RATE_LIMIT_PREFIX};
 /// let k = higress_key(CLUSTER_KEY_RATE_LIMIT_PREFIX, "r", HigressCounter::Item("limit_by_header", "x-ca-key", "a"), 60);
 /// assert_eq!(k, "higress-cluster-key-rate-limit:r:limit_by_header:60:x-ca-key:a");
 /// ```
@@ -118,7 +118,7 @@ impl HigressAdd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quota::{CalendarUnit, Zone};
+    use crate::{CalendarUnit, Zone};
 
     #[test]
     fn keys_are_the_go_plugins_own() {

@@ -5,13 +5,13 @@
 //! `<prefix>:{<counter id>}:<day|month|year>:<local date>` (calendar, e.g. `month:2026-11`) or
 //! `<prefix>:{<counter id>}:<seconds>:sw` (sliding): every key of one request shares the
 //! `{<counter id>}` hash tag, so the script also runs behind a cluster-aware Redis proxy.
-//! Time comes from the gateway's clock ([`crate::time::now_millis`]); fixed and calendar keys
+//! Time comes from the gateway's clock ([`gateway_sdk::time::now_millis`]); fixed and calendar keys
 //! are named by their period, so a key never changes within a period and gateways whose clocks
 //! differ a little still never over-admit one. A reservation settles on the keys it charged,
 //! so a request admitted before a boundary is settled in the period that admitted it.
 
 use super::window::{Algorithm, SLIDING_BUCKETS, Span, Window};
-use crate::redis::{RedisClient, RedisError, Reply, Script, hash_tagged};
+use gateway_sdk::redis::{RedisClient, RedisError, Reply, Script, hash_tagged};
 
 const CHECK_LUA: &str = include_str!("check.lua");
 const SETTLE_LUA: &str = include_str!("settle.lua");
@@ -329,11 +329,11 @@ impl CheckPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::RedisConfig;
+    use gateway_sdk::redis::RedisConfig;
 
     fn store(algorithm: Algorithm) -> QuotaStore {
         let config: RedisConfig = serde_json::from_value(serde_json::json!({"service_name": "r.static"})).unwrap();
-        let client = RedisClient::new(&config, &crate::config::ConfigPath::root("t").field("redis")).unwrap();
+        let client = RedisClient::new(&config, &gateway_sdk::config::ConfigPath::root("t").field("redis")).unwrap();
         QuotaStore::new(client, "rl:rule", algorithm)
     }
 
@@ -366,8 +366,8 @@ mod tests {
 
     #[test]
     fn calendar_plans_name_the_local_period_and_live_until_it_ends() {
-        use crate::quota::{CalendarUnit, Zone};
-        let zone = Zone::parse("Asia/Shanghai", &crate::config::ConfigPath::root("t")).unwrap();
+        use crate::{CalendarUnit, Zone};
+        let zone = Zone::parse("Asia/Shanghai", &gateway_sdk::config::ConfigPath::root("t")).unwrap();
         let windows = [Window::new(60, 5), Window::calendar(CalendarUnit::Month, zone, 1000)];
         // 2026-11-30T15:59:59Z is the last second of November in Shanghai.
         let now = 1_796_054_399_000;
