@@ -27,6 +27,7 @@
 pub mod cache;
 pub mod calendar;
 mod cidr;
+pub mod config;
 pub mod failure;
 pub mod headers;
 pub mod higress;

@@ -18,7 +18,7 @@ use super::window::{Window, WindowConfig, positive};
 use gateway_sdk::config::{ConfigError, ConfigPath};
 
 /// What a limiter counts, which names its fields.
-pub trait QuotaUnit {
+pub trait QuotaUnit: Clone {
     /// The field prefix: `query` or `token`.
     const PREFIX: &'static str;
     /// Every field of a [`Thresholds`] object (for unknown-field errors).

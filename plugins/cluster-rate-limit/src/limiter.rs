@@ -1,28 +1,21 @@
 //! The compiled limiter of one configuration: which counter and windows a request falls
 //! under, and the responses it answers with.
 
+use gateway_quota::config::{CounterNaming, LimiterFields, Limits};
 use gateway_quota::headers::{self, HeaderOptions};
-use gateway_quota::higress::{self as shared, CLUSTER_KEY_RATE_LIMIT_PREFIX, HigressCounter};
+use gateway_quota::higress::CLUSTER_KEY_RATE_LIMIT_PREFIX;
 use gateway_quota::limiter::QuotaLimiter;
-use gateway_quota::{FailurePolicy, KeySelector, RequestKeys, Window, Zone};
+use gateway_quota::{RequestKeys, Window};
 use gateway_sdk::metrics::Counter;
-use gateway_sdk::redis::RedisClient;
 use gateway_sdk::{ConfigError, ConfigPath, Response};
 
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_REJECTED_MSG};
 
 /// Prefix of every Redis key this plugin writes.
 pub const KEY_PREFIX: &str = "cluster-rate-limit";
 
 /// Counter id used for `global_threshold`.
 const GLOBAL_ID: &str = "global_threshold";
-
-/// Where a request's windows come from.
-#[derive(Debug)]
-enum Limits {
-    Global(Vec<Window>),
-    Items(KeySelector<Vec<Window>>),
-}
 
 /// The plugin's metrics (shared by every rule).
 #[derive(Debug)]
@@ -57,6 +50,7 @@ impl Metrics {
 /// One compiled configuration.
 #[derive(Debug)]
 pub struct Limiter {
+    /// `rule_name` (trimmed) scopes our counter names.
     rule_name: String,
     /// `rule_name` as written, for Higress's key names (`share_counters_with_higress`).
     higress_rule_name: Option<String>,
@@ -73,68 +67,39 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// Validates and compiles `config` (at `at`).
+    /// Parses (done by serde), validates and compiles `config` (at `at`).
     pub fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
-        config.validate(at)?;
-        let zone = Zone::from_config(config.timezone.as_deref(), &at.field("timezone"))?;
-        let limits = match (&config.global_threshold, config.rule_items) {
-            (Some(t), _) => Limits::Global(t.compile(&zone, &at.field("global_threshold"))?),
-            (None, Some(items)) => {
-                Limits::Items(KeySelector::compile(items, &at.field("rule_items"), |entry, here| {
-                    entry.thresholds.compile(&zone, here)
-                })?)
-            }
-            (None, None) => return Err(at.error("set one of global_threshold or rule_items")),
-        };
-        if config.share_counters_with_higress {
-            shared_windows(&limits, at)?;
-        }
-        let client = RedisClient::new(&config.redis, &at.field("redis"))?;
-        let gateway_count = u64::try_from(config.gateway_count).unwrap_or(1);
+        config.validate_own(at)?;
+        let s = config.compile_limiter(at)?;
         Ok(Limiter {
-            rule_name: config.rule_name.trim().to_string(),
-            higress_rule_name: config.share_counters_with_higress.then(|| config.rule_name.clone()),
-            limits,
+            rule_name: s.rule_name.trim().to_string(),
+            higress_rule_name: s.share_counters_with_higress.then(|| s.rule_name.clone()),
+            limits: s.limits,
             quota: QuotaLimiter::new(
-                client,
+                s.client,
                 KEY_PREFIX,
                 config.algorithm,
-                FailurePolicy::new(config.failure_mode, config.failure_status, config.circuit_breaker, gateway_count),
+                s.failure,
                 true,
-                config.share_counters_with_higress,
+                s.share_counters_with_higress,
             ),
             shadow: config.shadow_mode,
-            rejected_code: config.rejected_code,
-            rejected_msg: config.rejected_msg,
-            headers: HeaderOptions {
-                ietf: config.ratelimit_headers,
-                higress: config.show_limit_quota_header,
-                unit: None,
-            },
+            rejected_code: s.rejected_code,
+            rejected_msg: s.rejected_msg.unwrap_or_else(|| DEFAULT_REJECTED_MSG.to_string()),
+            headers: HeaderOptions { ietf: config.ratelimit_headers, higress: s.show_limit_quota_header, unit: None },
             metrics: Metrics::define(),
         })
     }
 
-    /// The counter (`<rule_name>:<item kind>:<name>:<value>`) and windows limiting a request,
-    /// or `None` when no rule item matches it.
-    /// With `share_counters_with_higress` the counter is Higress's own key name.
+    /// The counter (`<rule_name>:<item kind>:<name>:<value>`, or Higress's own key name with
+    /// `share_counters_with_higress`) and windows limiting a request, or `None` when no rule
+    /// item matches it.
     pub fn target(&self, request: &impl RequestKeys) -> Option<(String, &[Window])> {
-        let higress = |counter: HigressCounter<'_>, windows: &[Window], rule: &str| {
-            let seconds = windows.first().map_or(0, Window::seconds);
-            shared::higress_key(CLUSTER_KEY_RATE_LIMIT_PREFIX, rule, counter, seconds)
+        let naming = match &self.higress_rule_name {
+            None => CounterNaming::Ours { scope: Some(&self.rule_name), global: GLOBAL_ID },
+            Some(rule_name) => CounterNaming::Higress { prefix: CLUSTER_KEY_RATE_LIMIT_PREFIX, rule_name },
         };
-        match (&self.limits, &self.higress_rule_name) {
-            (Limits::Global(windows), None) => Some((format!("{}:{GLOBAL_ID}", self.rule_name), windows)),
-            (Limits::Global(windows), Some(rule)) => Some((higress(HigressCounter::Global, windows, rule), windows)),
-            (Limits::Items(selector), rule) => {
-                let s = selector.select(request)?;
-                let counter = match rule {
-                    None => format!("{}:{}", self.rule_name, s.counter_id()),
-                    Some(rule) => higress(HigressCounter::from(&s), s.limits, rule),
-                };
-                Some((counter, s.limits.as_slice()))
-            }
-        }
+        self.limits.target(request, naming)
     }
 
     /// Response headers for an admitted request.
@@ -165,18 +130,5 @@ impl Limiter {
         Response::new(self.quota.failure().status)
             .header("content-type", "text/plain; charset=utf-8")
             .body("rate limit service unavailable")
-    }
-}
-
-/// `share_counters_with_higress`: every limit must be one window of seconds, as the Go plugin
-/// counts it.
-fn shared_windows(limits: &Limits, at: &ConfigPath) -> Result<(), ConfigError> {
-    const SWITCH: &str = "share_counters_with_higress";
-    match limits {
-        Limits::Global(windows) => shared::check_windows(windows, &at.field("global_threshold"), SWITCH),
-        Limits::Items(selector) => selector.entries().try_for_each(|(item, key, windows)| {
-            let here = at.field("rule_items").index(item).field("limit_keys").index(key);
-            shared::check_windows(windows, &here, SWITCH)
-        }),
     }
 }
