@@ -4,6 +4,7 @@
 //! [`ConfigStyle`].
 
 pub mod gjson;
+pub mod higress_fields;
 pub mod rules;
 pub mod unknown;
 pub mod wasm_plugin;
