@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod config;
 mod filter;
+pub mod higress;
 pub mod lenient;
 pub mod request;
 pub mod scan;
@@ -15,6 +16,7 @@ pub mod sse;
 pub mod streamed;
 pub mod usage;
 
+use gateway_sdk::config::ConfigStyle;
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::prelude::*;
 use gateway_sdk::quota::FailurePolicy;
@@ -68,6 +70,9 @@ impl Plugin for TokenLimit {
     const NAME: &'static str = "token-limit";
     type Config = Config;
     type Filter = TokenFilter;
+    /// Higress's reading: each `_rules_` entry on its own, unknown keys warned about, values
+    /// as ai-token-ratelimit's gjson reads them.
+    const CONFIG_STYLE: ConfigStyle = ConfigStyle::HIGRESS.prepared_by(higress::prepare);
 
     fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
         let settings = config.settings(at)?;
