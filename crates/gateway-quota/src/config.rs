@@ -276,7 +276,7 @@ fn compile<U: QuotaUnit>(f: &SharedFields<'_, U>, at: &ConfigPath) -> Result<Lim
     let zone = Zone::from_config(f.timezone, &at.field("timezone"))?;
     let limits = match (f.global_threshold, f.rule_items) {
         (Some(_), Some(_)) => {
-            return Err(at.field("rule_items").error("global_threshold and rule_items cannot be set together"));
+            return Err(at.field("rule_items").error("set either global_threshold or rule_items, not both"));
         }
         (Some(t), None) => Limits::Global(t.compile(&zone, &at.field("global_threshold"))?),
         (None, Some(items)) => {

@@ -31,6 +31,7 @@ pub mod config;
 pub mod failure;
 pub mod headers;
 pub mod higress;
+pub mod higress_fields;
 pub mod keys;
 pub mod limiter;
 pub mod store;

@@ -1,7 +1,10 @@
 //! The configuration: Higress `ai-token-ratelimit` as is (`rule_name`, `rule_items` or
 //! `global_threshold` with `token_per_*` windows, `rejected_code`, `rejected_msg`, `redis`) plus
 //! our extensions (several windows per key, calendar `token_quota` in a `timezone`,
-//! reservations, usage formats and JSONPath, weights, failure handling). Validated and compiled once per worker; errors name the field path.
+//! reservations, usage formats and JSONPath, weights, failure handling). Read as Higress reads
+//! it: each `_rules_` entry on its own, after [`crate::higress::prepare`] (gjson's loose values);
+//! unknown keys are dropped with a warning by the SDK (the `deny_unknown_fields` here is what
+//! names the known ones). Validated and compiled once per worker; errors name the field path.
 
 use gateway_quota::{FailureMode, KeySelector, RuleItemConfig, Tokens, Window, Zone};
 use gateway_sdk::breaker::BreakerConfig;
@@ -26,9 +29,10 @@ pub struct Config {
     /// Status of a rejection (default 429).
     #[serde(default = "default_rejected_code")]
     pub rejected_code: u16,
-    /// Message of a rejection.
-    #[serde(default = "default_rejected_msg")]
-    pub rejected_msg: String,
+    /// The body of a rejection, sent as written (as Higress sends it). Without it the body is
+    /// an OpenAI-style error object.
+    #[serde(default)]
+    pub rejected_msg: Option<String>,
     /// The Redis service.
     pub redis: RedisConfig,
     /// `on` (reserve the estimate, settle to the usage) or `off` (check, charge afterwards).
@@ -158,9 +162,8 @@ pub struct UsagePaths {
 fn default_rejected_code() -> u16 {
     429
 }
-fn default_rejected_msg() -> String {
-    "Too many requests: token quota exceeded".to_string()
-}
+/// The `error.message` of the default rejection body.
+pub const DEFAULT_REJECTED_MESSAGE: &str = "Too many requests: token quota exceeded";
 fn default_max_tokens() -> i64 {
     1024
 }
@@ -202,10 +205,10 @@ pub struct Settings {
     pub higress_rule_name: Option<String>,
     /// Limits.
     pub limits: Limits,
-    /// Rejection status and message.
+    /// Rejection status.
     pub rejected_code: u16,
-    /// Rejection message.
-    pub rejected_msg: String,
+    /// The configured rejection body (else an OpenAI-style error object is sent).
+    pub rejected_msg: Option<String>,
     /// Reservation on/off.
     pub reservation: bool,
     /// Output estimate without `max_tokens`.
@@ -222,7 +225,7 @@ pub struct Settings {
     pub media_tokens: u64,
     /// Status for a request larger than a whole quota.
     pub request_too_large_code: u16,
-    /// `rejected_msg` is itself a JSON document: sent as the rejection body, as Higress does.
+    /// `rejected_msg` is itself a JSON document (labelled `application/json`, else `text/plain`).
     pub rejected_body_is_json: bool,
     /// Inject `include_usage`.
     pub include_usage: bool,
@@ -254,6 +257,16 @@ fn status(code: u16, at: &ConfigPath) -> Result<u16, ConfigError> {
     }
 }
 
+/// Higress sends any `rejected_code` (`uint32`); one a client can read is 200-999 (`prepare`
+/// turned the others into 429 with a warning).
+fn rejected_status(code: u16, at: &ConfigPath) -> Result<u16, ConfigError> {
+    if (200..=999).contains(&code) {
+        Ok(code)
+    } else {
+        Err(at.error(format!("must be an HTTP status 200-999, got {code}")))
+    }
+}
+
 fn jsonpath(
     expr: &Option<String>,
     at: &ConfigPath,
@@ -275,10 +288,8 @@ fn weight(w: f64, at: &ConfigPath) -> Result<(), ConfigError> {
 impl Config {
     /// Validates and compiles everything but the Redis client.
     pub fn settings(&self, at: &ConfigPath) -> Result<Settings, ConfigError> {
+        // Higress takes an empty rule_name (config.go 149-153); `prepare` warned about it.
         let name = self.rule_name.trim();
-        if name.is_empty() {
-            return Err(at.field("rule_name").error("must not be empty"));
-        }
         let zone = Zone::from_config(self.timezone.as_deref(), &at.field("timezone"))?;
         let limits = match (&self.rule_items, &self.global_threshold) {
             (Some(items), None) => {
@@ -321,7 +332,7 @@ impl Config {
             prefix: format!("token-limit:{name}"),
             higress_rule_name: self.share_counters_with_higress.then(|| self.rule_name.clone()),
             limits,
-            rejected_code: status(self.rejected_code, &at.field("rejected_code"))?,
+            rejected_code: rejected_status(self.rejected_code, &at.field("rejected_code"))?,
             rejected_msg: self.rejected_msg.clone(),
             reservation: self.reservation == Switch::On,
             default_max_tokens: positive(self.default_max_tokens, &at.field("default_max_tokens"))?,
@@ -332,8 +343,9 @@ impl Config {
             media_tokens: u64::try_from(self.media_tokens)
                 .map_err(|_| at.field("media_tokens").error(format!("must be 0 or more, got {}", self.media_tokens)))?,
             request_too_large_code: status(self.request_too_large_code, &at.field("request_too_large_code"))?,
-            rejected_body_is_json: serde_json::from_str::<serde_json::Value>(&self.rejected_msg)
-                .is_ok_and(|v| v.is_object() || v.is_array()),
+            rejected_body_is_json: self.rejected_msg.as_deref().is_some_and(|m| {
+                serde_json::from_str::<serde_json::Value>(m).is_ok_and(|v| v.is_object() || v.is_array())
+            }),
             include_usage: self.include_usage,
             extractor,
             weights,

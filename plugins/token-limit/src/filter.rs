@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::TokenLimit;
 use crate::admission::{Decision, Settled, Ticket};
-use crate::config::Limits;
+use crate::config::{DEFAULT_REJECTED_MESSAGE, Limits};
 use crate::request::{self, Estimate, EstimateRules, RequestInfo};
 use crate::scan::Scanner;
 use crate::settlement::{Costs, Ending, MissingPolicy, decide};
@@ -116,13 +116,23 @@ impl TokenFilter {
 
     fn rejection(&self, outcome: &Outcome) -> Response {
         let s = &self.plugin.settings;
-        let mut response = if s.rejected_body_is_json {
-            // Higress sends `rejected_msg` as the body; a JSON one is kept as it is.
-            Response::new(s.rejected_code).header("content-type", "application/json").body(s.rejected_msg.as_bytes())
-        } else {
-            let body = json!({"error": {"message": s.rejected_msg, "type": "rate_limit_exceeded",
-                "code": "token_quota_exceeded"}});
-            Response::new(s.rejected_code).json(&body)
+        let mut response = match &s.rejected_msg {
+            // Higress sends `rejected_msg` as the body, as written (main.go 345-349); Envoy
+            // labels a local reply's body `text/plain`, and a JSON one is labelled as JSON.
+            Some(msg) => {
+                let content_type = if s.rejected_body_is_json { "application/json" } else { "text/plain" };
+                let response = Response::new(s.rejected_code);
+                if msg.is_empty() {
+                    response
+                } else {
+                    response.header("content-type", content_type).body(msg.as_bytes())
+                }
+            }
+            None => {
+                let body = json!({"error": {"message": DEFAULT_REJECTED_MESSAGE, "type": "rate_limit_exceeded",
+                    "code": "token_quota_exceeded"}});
+                Response::new(s.rejected_code).json(&body)
+            }
         };
         let options = HeaderOptions { ietf: true, higress: s.show_limit_quota_header, unit: Some("tokens") };
         for (k, v) in rejected_headers(outcome, options) {

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod config;
 mod filter;
+pub mod higress;
 pub mod higress_signals;
 pub mod lenient;
 pub mod request;
@@ -17,6 +18,7 @@ pub mod streamed;
 pub mod usage;
 
 use gateway_quota::FailurePolicy;
+use gateway_sdk::config::ConfigStyle;
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::prelude::*;
 
@@ -71,8 +73,9 @@ impl Plugin for TokenLimit {
     const NAME: &'static str = "token-limit";
     type Config = Config;
     type Filter = TokenFilter;
-    /// The layered reading until token-limit reads its configuration as ai-token-ratelimit does.
-    const CONFIG_STYLE: gateway_sdk::config::ConfigStyle = gateway_sdk::config::ConfigStyle::LAYERED;
+    /// Higress's reading: each `_rules_` entry on its own, unknown keys warned about, values
+    /// as ai-token-ratelimit's gjson reads them.
+    const CONFIG_STYLE: ConfigStyle = ConfigStyle::HIGRESS.prepared_by(higress::prepare);
 
     fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
         let settings = config.settings(at)?;

@@ -52,11 +52,14 @@ fn readme_examples_are_accepted() {
 
 #[test]
 fn a_match_rule_that_adds_global_threshold_to_rule_items_is_rejected() {
-    // The README example this guards against: `rule_items` globally, `global_threshold` in a rule.
+    // The README example this guards against: `rule_items` and `global_threshold` in a rule
+    // (a rule is a configuration of its own, as in Higress, so it brings its own `redis`).
+    let items = serde_json::json!([{"limit_by_per_consumer": "", "limit_keys": [{"key": "*", "token_per_minute": 5}]}]);
     let wasm_plugin = serde_json::json!({"kind": "WasmPlugin", "spec": {
-        "defaultConfig": {"rule_name": "d", "redis": {"service_name": "redis.static"},
-            "rule_items": [{"limit_by_per_consumer": "", "limit_keys": [{"key": "*", "token_per_minute": 5}]}]},
-        "matchRules": [{"ingress": ["default/llm-api"], "config": {"global_threshold": {"token_per_minute": 9}}}]
+        "defaultConfig": {"rule_name": "d", "redis": {"service_name": "redis.static"}, "rule_items": items},
+        "matchRules": [{"ingress": ["default/llm-api"], "config": {"rule_name": "d",
+            "redis": {"service_name": "redis.static"}, "rule_items": items,
+            "global_threshold": {"token_per_minute": 9}}}]
     }});
     let config = gateway_sdk::testing::higress_config_from_wasmplugin(&wasm_plugin).unwrap();
     let err = TestHost::<TokenLimit>::configure(&config.to_string()).err().expect("rejected").to_string();

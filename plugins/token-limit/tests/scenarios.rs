@@ -323,7 +323,8 @@ fn bad_configs_are_rejected_naming_the_field() {
         (config(r#", "token_weights": {"input": -1}"#), "token_weights.input"),
         (config(r#", "default_max_tokens": 0"#), "default_max_tokens"),
         (config(r#", "usage_format": "gemini""#), "usage_format"),
-        (config(r#", "unknown_key": 1"#), "unknown_key"),
+        // Unknown keys are warnings, as in Higress; `strict: true` makes them errors.
+        (config(r#", "unknown_key": 1, "strict": true"#), "unknown_key"),
         (
             r#"{"rule_name": "r", "redis": {"service_name": "redis.static"}, "rule_items": [{"limit_by_header": "x", "limit_keys": [{"key": "a", "token_per_minute": 0}]}]}"#.to_string(),
             "rule_items[0].limit_keys[0].token_per_minute",
@@ -351,7 +352,9 @@ fn bad_configs_are_rejected_naming_the_field() {
 #[test]
 fn a_rule_matched_by_route_applies_its_own_limit_on_that_route() {
     // As Higress delivers a WasmPlugin `matchRules` entry for ingress `default/llm-api`.
+    // A rule is a configuration of its own (as in Higress), so it brings its own `redis`.
     let rule = r#", "_rules_": [{"_match_route_": ["default/llm-api"], "rule_name": "llm-api",
+        "redis": {"service_name": "redis.static", "service_port": 6379},
         "rule_items": [{"limit_by_consumer": "", "limit_keys": [{"key": "alice", "token_per_minute": 200, "token_per_hour": 7000}]}]}]"#;
     let mut h = host(rule);
     let send = |h: &mut TestHost<TokenLimit>, route: Option<&str>| {

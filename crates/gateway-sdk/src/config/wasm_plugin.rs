@@ -7,8 +7,8 @@
 /// controller builds it. A rule's `config` keys become the rule object's own keys, its
 /// `ingress` list becomes `_match_route_`, `domain` becomes `_match_domain_` and `service`
 /// becomes `_match_service_` (lists that are absent or empty are left out; `configDisable` and
-/// other keys of a match rule are ignored). The plugin then lays each rule over the global
-/// configuration (see [`crate::config`]).
+/// other keys of a match rule are ignored). How a rule relates to the global configuration is
+/// the plugin's [`ConfigStyle`](crate::config::ConfigStyle) (on its own, as in Higress).
 ///
 /// `resource` is a whole `WasmPlugin` (`kind: WasmPlugin`, with a `spec`) or its `spec` alone
 /// (an object with `defaultConfig` and/or `matchRules`), as parsed from YAML or JSON. A missing
