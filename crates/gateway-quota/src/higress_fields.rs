@@ -11,9 +11,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::LimitKind;
 use gateway_sdk::config::gjson::{self, coerce_array, coerce_int, coerce_string};
 use gateway_sdk::config::{ConfigError, ConfigPath, ConfigWarning};
-use crate::LimitKind;
 
 /// The `limit_by_*` fields in the order config.go 258-298 reads them: when several are set,
 /// the last one wins.

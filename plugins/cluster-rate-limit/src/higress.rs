@@ -6,9 +6,9 @@
 //! What Higress takes silently but is probably a mistake comes back as a warning. The fields
 //! ai-token-ratelimit reads alike are [`gateway_quota::higress_fields`].
 
+use gateway_quota::higress_fields::prepare_limiter;
 use gateway_sdk::ConfigError;
 use gateway_sdk::config::gjson::coerce_bool;
-use gateway_quota::higress_fields::prepare_limiter;
 use gateway_sdk::config::{ConfigPath, ConfigWarning};
 use serde_json::Value;
 

@@ -1,101 +1,65 @@
 //! The configuration: Higress `ai-token-ratelimit` as is (`rule_name`, `rule_items` or
 //! `global_threshold` with `token_per_*` windows, `rejected_code`, `rejected_msg`, `redis`) plus
 //! our extensions (several windows per key, calendar `token_quota` in a `timezone`,
-//! reservations, usage formats and JSONPath, weights, failure handling). Read as Higress reads
+//! reservations, usage formats and JSONPath, weights, failure handling). The fields both
+//! limiters share are declared once in `gateway_quota::limiter_config!`. Read as Higress reads
 //! it: each `_rules_` entry on its own, after [`crate::higress::prepare`] (gjson's loose values);
-//! unknown keys are dropped with a warning by the SDK (the `deny_unknown_fields` here is what
-//! names the known ones). Validated and compiled once per worker; errors name the field path.
+//! unknown keys are dropped with a warning by the SDK (the `deny_unknown_fields` the macro adds
+//! is what names the known ones). Validated and compiled once per worker; errors name the field
+//! path.
 
-use gateway_quota::{FailureMode, KeySelector, RuleItemConfig, Tokens, Window, Zone};
-use gateway_sdk::breaker::BreakerConfig;
+pub use gateway_quota::config::Limits;
+use gateway_quota::config::{LimiterFields, LimiterSettings};
+use gateway_quota::{FailurePolicy, Tokens};
 use gateway_sdk::prelude::*;
 use serde::{Deserialize, Deserializer};
 
 use crate::settlement::AbortCharge;
 use crate::usage::{CustomPaths, Extractor, Format, Weights};
 
-/// The configuration as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Names the rule's counters in Redis.
-    pub rule_name: String,
-    /// Keyed limits (Higress `rule_items`).
-    #[serde(default)]
-    pub rule_items: Option<Vec<RuleItemConfig<LimitKey>>>,
-    /// One limit shared by every request (Higress `global_threshold`).
-    #[serde(default)]
-    pub global_threshold: Option<Thresholds>,
-    /// Status of a rejection (default 429).
-    #[serde(default = "default_rejected_code")]
-    pub rejected_code: u16,
-    /// The body of a rejection, sent as written (as Higress sends it). Without it the body is
-    /// an OpenAI-style error object.
-    #[serde(default)]
-    pub rejected_msg: Option<String>,
-    /// The Redis service.
-    pub redis: RedisConfig,
-    /// `on` (reserve the estimate, settle to the usage) or `off` (check, charge afterwards).
-    #[serde(default)]
-    pub reservation: Switch,
-    /// Output tokens assumed when the request gives no `max_tokens` (default 1024).
-    #[serde(default = "default_max_tokens")]
-    pub default_max_tokens: i64,
-    /// Characters per token for the prompt estimate (default 4).
-    #[serde(default = "default_chars_per_token")]
-    pub chars_per_token: i64,
-    /// On an upstream error, or a stream that ended before any answer, without usage: refund
-    /// the reservation (default true).
-    #[serde(default = "yes")]
-    pub refund_on_error: bool,
-    /// A successful response without usage: `charge_estimate` (default) or `refund`.
-    #[serde(default)]
-    pub on_missing_usage: MissingUsage,
-    /// A successful answer that ended early (client closed, upstream reset) without usage:
-    /// `charge_streamed` (default), `charge_estimate` or `refund`.
-    #[serde(default)]
-    pub on_abort: AbortCharge,
-    /// Tokens per media part (image, audio, file) in the prompt estimate (default 765).
-    #[serde(default = "default_media_tokens")]
-    pub media_tokens: i64,
-    /// Status of the answer to a request that can never fit a window's whole quota (default 413).
-    #[serde(default = "default_too_large_code")]
-    pub request_too_large_code: u16,
-    /// Add `stream_options.include_usage` to streaming OpenAI-style requests (default true).
-    #[serde(default = "yes")]
-    pub include_usage: bool,
-    /// Which built-in usage format to read (default `auto`).
-    #[serde(default)]
-    pub usage_format: Format,
-    /// Custom JSONPath expressions instead of a built-in format.
-    #[serde(default)]
-    pub usage_paths: Option<UsagePaths>,
-    /// Weights per token kind.
-    #[serde(default)]
-    pub token_weights: Option<Weights>,
-    /// `allow` (default) or `deny` when Redis cannot be reached.
-    #[serde(default)]
-    pub failure_mode: FailureMode,
-    /// Status answered in `deny` mode (default 503).
-    #[serde(default = "default_failure_status")]
-    pub failure_status: u16,
-    /// Circuit breaker for Redis.
-    #[serde(default)]
-    pub circuit_breaker: BreakerConfig,
-    /// Gateways sharing the quota; divides it for the local fallback while the breaker is open.
-    #[serde(default = "default_gateway_count")]
-    pub gateway_count: i64,
-    /// Add `RateLimit-Policy`/`RateLimit` (and `X-RateLimit-*`) to admitted responses.
-    #[serde(default)]
-    pub show_limit_quota_header: bool,
-    /// IANA time zone of the calendar quotas (`token_quota`); default `UTC`.
-    #[serde(default)]
-    pub timezone: Option<String>,
-    /// Count in the Redis keys of Higress's `ai-token-ratelimit`, with its windows (one per key,
-    /// starting at the key's first charge) and its after-the-fact charge, so Go and Rust
-    /// gateways of one fleet share the counters during a migration (default false).
-    #[serde(default)]
-    pub share_counters_with_higress: bool,
+gateway_quota::limiter_config! {
+    /// The configuration as written: the fields every limiter shares (declared once in
+    /// `gateway_quota::limiter_config!`) and token-limit's own.
+    pub struct Config<Tokens> {
+        /// `on` (reserve the estimate, settle to the usage) or `off` (check, charge afterwards).
+        #[serde(default)]
+        pub reservation: Switch,
+        /// Output tokens assumed when the request gives no `max_tokens` (default 1024).
+        #[serde(default = "default_max_tokens")]
+        pub default_max_tokens: i64,
+        /// Characters per token for the prompt estimate (default 4).
+        #[serde(default = "default_chars_per_token")]
+        pub chars_per_token: i64,
+        /// On an upstream error, or a stream that ended before any answer, without usage: refund
+        /// the reservation (default true).
+        #[serde(default = "yes")]
+        pub refund_on_error: bool,
+        /// A successful response without usage: `charge_estimate` (default) or `refund`.
+        #[serde(default)]
+        pub on_missing_usage: MissingUsage,
+        /// A successful answer that ended early (client closed, upstream reset) without usage:
+        /// `charge_streamed` (default), `charge_estimate` or `refund`.
+        #[serde(default)]
+        pub on_abort: AbortCharge,
+        /// Tokens per media part (image, audio, file) in the prompt estimate (default 765).
+        #[serde(default = "default_media_tokens")]
+        pub media_tokens: i64,
+        /// Status of the answer to a request that can never fit a window's whole quota (default 413).
+        #[serde(default = "default_too_large_code")]
+        pub request_too_large_code: u16,
+        /// Add `stream_options.include_usage` to streaming OpenAI-style requests (default true).
+        #[serde(default = "yes")]
+        pub include_usage: bool,
+        /// Which built-in usage format to read (default `auto`).
+        #[serde(default)]
+        pub usage_format: Format,
+        /// Custom JSONPath expressions instead of a built-in format.
+        #[serde(default)]
+        pub usage_paths: Option<UsagePaths>,
+        /// Weights per token kind.
+        #[serde(default)]
+        pub token_weights: Option<Weights>,
+    }
 }
 
 /// `on`/`off` (YAML 1.1 turns those into booleans, so both spellings are accepted).
@@ -159,9 +123,6 @@ pub struct UsagePaths {
     pub total: Option<String>,
 }
 
-fn default_rejected_code() -> u16 {
-    429
-}
 /// The `error.message` of the default rejection body.
 pub const DEFAULT_REJECTED_MESSAGE: &str = "Too many requests: token quota exceeded";
 fn default_max_tokens() -> i64 {
@@ -180,23 +141,7 @@ fn default_too_large_code() -> u16 {
 fn yes() -> bool {
     true
 }
-fn default_failure_status() -> u16 {
-    503
-}
-fn default_gateway_count() -> i64 {
-    1
-}
-
-/// Where a request's limits come from.
-#[derive(Debug)]
-pub enum Limits {
-    /// Keyed by `rule_items`.
-    Keyed(KeySelector<Vec<Window>>),
-    /// One `global_threshold`.
-    Global(Vec<Window>),
-}
-
-/// Validated settings other than Redis and metrics.
+/// Validated settings other than Redis, the failure policy and metrics.
 #[derive(Debug)]
 pub struct Settings {
     /// Counter prefix in Redis: `token-limit:<rule_name>`.
@@ -205,6 +150,8 @@ pub struct Settings {
     pub higress_rule_name: Option<String>,
     /// Limits.
     pub limits: Limits,
+    /// Status answered while Redis cannot be asked in `deny` mode.
+    pub failure_status: u16,
     /// Rejection status.
     pub rejected_code: u16,
     /// The configured rejection body (else an OpenAI-style error object is sent).
@@ -233,14 +180,6 @@ pub struct Settings {
     pub extractor: Extractor,
     /// Weights.
     pub weights: Weights,
-    /// Failure mode.
-    pub failure_mode: FailureMode,
-    /// Deny status.
-    pub failure_status: u16,
-    /// Breaker.
-    pub breaker: BreakerConfig,
-    /// Gateway count for the fallback.
-    pub gateway_count: u64,
     /// Quota headers on admitted responses.
     pub show_limit_quota_header: bool,
 }
@@ -254,16 +193,6 @@ fn status(code: u16, at: &ConfigPath) -> Result<u16, ConfigError> {
         Ok(code)
     } else {
         Err(at.error(format!("must be an HTTP status 200-599, got {code}")))
-    }
-}
-
-/// Higress sends any `rejected_code` (`uint32`); one a client can read is 200-999 (`prepare`
-/// turned the others into 429 with a warning).
-fn rejected_status(code: u16, at: &ConfigPath) -> Result<u16, ConfigError> {
-    if (200..=999).contains(&code) {
-        Ok(code)
-    } else {
-        Err(at.error(format!("must be an HTTP status 200-999, got {code}")))
     }
 }
 
@@ -286,27 +215,19 @@ fn weight(w: f64, at: &ConfigPath) -> Result<(), ConfigError> {
 }
 
 impl Config {
-    /// Validates and compiles everything but the Redis client.
-    pub fn settings(&self, at: &ConfigPath) -> Result<Settings, ConfigError> {
-        // Higress takes an empty rule_name (config.go 149-153); `prepare` warned about it.
-        let name = self.rule_name.trim();
-        let zone = Zone::from_config(self.timezone.as_deref(), &at.field("timezone"))?;
-        let limits = match (&self.rule_items, &self.global_threshold) {
-            (Some(items), None) => {
-                let items_at = at.field("rule_items");
-                Limits::Keyed(KeySelector::compile(items.clone(), &items_at, |entry: &LimitKey, key_at| {
-                    entry.thresholds.compile(&zone, key_at)
-                })?)
-            }
-            (None, Some(global)) => Limits::Global(global.compile(&zone, &at.field("global_threshold"))?),
-            (Some(_), Some(_)) => {
-                return Err(at.field("global_threshold").error("set either rule_items or global_threshold, not both"));
-            }
-            (None, None) => return Err(at.error("no limits: set rule_items or global_threshold")),
-        };
-        if self.share_counters_with_higress {
-            shared_windows(&limits, at)?;
-        }
+    /// Validates and compiles the configuration: the shared fields into the Redis client,
+    /// the failure policy and [`Settings`], then token-limit's own.
+    pub fn compile(&self, at: &ConfigPath) -> Result<(Settings, RedisClient, FailurePolicy), ConfigError> {
+        let LimiterSettings {
+            rule_name,
+            limits,
+            rejected_code,
+            rejected_msg,
+            client,
+            failure,
+            show_limit_quota_header,
+            share_counters_with_higress,
+        } = self.compile_limiter(at)?;
         let extractor = match &self.usage_paths {
             Some(p) => {
                 let here = at.field("usage_paths");
@@ -327,13 +248,14 @@ impl Config {
         weight(weights.input, &w_at.field("input"))?;
         weight(weights.output, &w_at.field("output"))?;
         weight(weights.total, &w_at.field("total"))?;
-        self.circuit_breaker.validate(&at.field("circuit_breaker"))?;
-        Ok(Settings {
+        // Higress takes an empty rule_name (config.go 149-153); `prepare` warned about it.
+        let name = rule_name.trim();
+        let settings = Settings {
             prefix: format!("token-limit:{name}"),
-            higress_rule_name: self.share_counters_with_higress.then(|| self.rule_name.clone()),
+            higress_rule_name: share_counters_with_higress.then(|| rule_name.clone()),
             limits,
-            rejected_code: rejected_status(self.rejected_code, &at.field("rejected_code"))?,
-            rejected_msg: self.rejected_msg.clone(),
+            failure_status: self.failure_status,
+            rejected_code,
             reservation: self.reservation == Switch::On,
             default_max_tokens: positive(self.default_max_tokens, &at.field("default_max_tokens"))?,
             chars_per_token: positive(self.chars_per_token, &at.field("chars_per_token"))?,
@@ -343,30 +265,15 @@ impl Config {
             media_tokens: u64::try_from(self.media_tokens)
                 .map_err(|_| at.field("media_tokens").error(format!("must be 0 or more, got {}", self.media_tokens)))?,
             request_too_large_code: status(self.request_too_large_code, &at.field("request_too_large_code"))?,
-            rejected_body_is_json: self.rejected_msg.as_deref().is_some_and(|m| {
+            rejected_body_is_json: rejected_msg.as_deref().is_some_and(|m| {
                 serde_json::from_str::<serde_json::Value>(m).is_ok_and(|v| v.is_object() || v.is_array())
             }),
+            rejected_msg,
             include_usage: self.include_usage,
             extractor,
             weights,
-            failure_mode: self.failure_mode,
-            failure_status: status(self.failure_status, &at.field("failure_status"))?,
-            breaker: self.circuit_breaker,
-            gateway_count: positive(self.gateway_count, &at.field("gateway_count"))?,
-            show_limit_quota_header: self.show_limit_quota_header,
-        })
-    }
-}
-
-/// `share_counters_with_higress`: every limit must be one window of seconds, as the Go plugin
-/// counts it.
-fn shared_windows(limits: &Limits, at: &ConfigPath) -> Result<(), ConfigError> {
-    use gateway_quota::higress::check_windows;
-    const SWITCH: &str = "share_counters_with_higress";
-    match limits {
-        Limits::Global(windows) => check_windows(windows, &at.field("global_threshold"), SWITCH),
-        Limits::Keyed(selector) => selector.entries().try_for_each(|(item, key, windows)| {
-            check_windows(windows, &at.field("rule_items").index(item).field("limit_keys").index(key), SWITCH)
-        }),
+            show_limit_quota_header,
+        };
+        Ok((settings, client, failure))
     }
 }

@@ -7,8 +7,8 @@
 //! one cluster-key-rate-limit reads alike, so the work is the SDK's
 //! [`gateway_quota::higress_fields`]; our own fields are read as written.
 
-use gateway_sdk::ConfigError;
 use gateway_quota::higress_fields::prepare_limiter;
+use gateway_sdk::ConfigError;
 use gateway_sdk::config::{ConfigPath, ConfigWarning};
 use serde_json::Value;
 

@@ -17,7 +17,6 @@ pub mod sse;
 pub mod streamed;
 pub mod usage;
 
-use gateway_quota::FailurePolicy;
 use gateway_sdk::config::ConfigStyle;
 use gateway_sdk::metrics::Counter;
 use gateway_sdk::prelude::*;
@@ -78,14 +77,7 @@ impl Plugin for TokenLimit {
     const CONFIG_STYLE: ConfigStyle = ConfigStyle::HIGRESS.prepared_by(higress::prepare);
 
     fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
-        let settings = config.settings(at)?;
-        let client = RedisClient::new(&config.redis, &at.field("redis"))?;
-        let failure = FailurePolicy::new(
-            settings.failure_mode,
-            settings.failure_status,
-            settings.breaker,
-            settings.gateway_count,
-        );
+        let (settings, client, failure) = config.compile(at)?;
         let admission = Admission::new(
             client,
             &settings.prefix,
