@@ -1,5 +1,6 @@
 //! Repository checks run as ordinary tests: no `unsafe` outside the SDK's `abi/` module (the host crate
-//! is exempt), and no plugin or example depending on `proxy-wasm` directly.
+//! is exempt), no plugin or example depending on `proxy-wasm` directly, and limiters that keep only
+//! their own config and admission code (the shared fields and decisions are gateway-quota's).
 
 use std::path::{Path, PathBuf};
 
@@ -204,4 +205,48 @@ fn proxy_wasm_dependency_detection() {
     assert!(depends_on_proxy_wasm("[dependencies.proxy-wasm]\nversion = \"0.2\"\n"));
     assert!(depends_on_proxy_wasm("[dependencies]\npw = { package = \"proxy-wasm\", version = \"0.2\" }\n"));
     assert!(!depends_on_proxy_wasm("[dependencies]\ngateway-sdk.workspace = true\n# proxy-wasm = \"0.2\"\n"));
+}
+
+/// Lines of code (not blank, not comments) before a file's `#[cfg(test)]` module.
+fn code_lines(src: &str) -> usize {
+    let code = src.split("#[cfg(test)]").next().unwrap_or_default();
+    code_only(code).lines().filter(|l| !l.trim().is_empty()).count()
+}
+
+/// Issue 16: each limiter keeps only its own config and admission code; the fields both share
+/// are declared once (`gateway_quota::limiter_config!`), the decisions are the quota engine's.
+#[test]
+fn limiters_keep_their_own_config_and_admission_under_400_lines() {
+    let root = root();
+    let own = [
+        ("cluster-rate-limit", &["config.rs", "limiter.rs", "lib.rs", "higress.rs"][..]),
+        ("token-limit", &["config.rs", "admission.rs", "higress.rs"][..]),
+    ];
+    for (plugin, files) in own {
+        let mut total = 0;
+        for f in files {
+            let path = root.join("plugins").join(plugin).join("src").join(f);
+            let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            total += code_lines(&src);
+            // The shared fields come from the macro: no plugin declares them (or their defaults) itself.
+            for shared in ["pub redis: RedisConfig", "pub circuit_breaker: BreakerConfig", "fn default_gateway_count"] {
+                assert!(
+                    !code_only(&src).contains(shared),
+                    "{plugin}/{f} declares `{shared}` again: it is gateway_quota's"
+                );
+            }
+        }
+        let config =
+            std::fs::read_to_string(root.join("plugins").join(plugin).join("src/config.rs")).unwrap_or_default();
+        assert!(
+            config.contains("gateway_quota::limiter_config!"),
+            "{plugin}: Config is not declared with limiter_config!"
+        );
+        assert!(total < 400, "{plugin}: {total} lines of its own config and admission code ({files:?})");
+    }
+}
+
+#[test]
+fn code_lines_skip_comments_blanks_and_tests() {
+    assert_eq!(code_lines("// a\n\nfn f() {}\n/* b\n c */\nfn g() {}\n#[cfg(test)]\nmod tests { fn h() {} }\n"), 2);
 }

@@ -251,9 +251,7 @@ pub struct LimiterSettings {
     pub rejected_code: u16,
     /// The configured rejection body, if any.
     pub rejected_msg: Option<String>,
-    /// The Redis client.
-    pub client: RedisClient,
-    /// What to do when Redis fails.
+    /// What to do when Redis fails, with the Redis client and its breaker.
     pub failure: FailurePolicy,
     /// Send `X-RateLimit-Limit` / `X-RateLimit-Remaining`.
     pub show_limit_quota_header: bool,
@@ -305,13 +303,13 @@ fn compile<U: QuotaUnit>(f: &SharedFields<'_, U>, at: &ConfigPath) -> Result<Lim
     f.circuit_breaker.validate(&at.field("circuit_breaker"))?;
     f.redis.validate(&at.field("redis"))?;
     let client = RedisClient::new(f.redis, &at.field("redis"))?;
+    let failure = FailurePolicy::new(client, f.failure_mode, f.failure_status, f.circuit_breaker, gateway_count);
     Ok(LimiterSettings {
         rule_name: f.rule_name.to_string(),
         limits,
         rejected_code: f.rejected_code,
         rejected_msg: f.rejected_msg.map(str::to_string),
-        client,
-        failure: FailurePolicy::new(f.failure_mode, f.failure_status, f.circuit_breaker, gateway_count),
+        failure,
         show_limit_quota_header: f.show_limit_quota_header,
         share_counters_with_higress: f.share_counters_with_higress,
     })

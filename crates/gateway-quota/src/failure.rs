@@ -9,8 +9,8 @@ use serde::Deserialize;
 use super::store::{Outcome, WindowStatus};
 use super::window::Window;
 use gateway_sdk::WorkerState;
-use gateway_sdk::breaker::{Admission, BreakerConfig, CircuitBreaker};
-use gateway_sdk::redis::RedisError;
+use gateway_sdk::breaker::{BreakerConfig, BreakerVerdict, CircuitBreaker, GuardedRedis};
+use gateway_sdk::redis::{RedisClient, RedisError};
 
 /// What to do with a request whose quota cannot be checked in Redis.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -42,45 +42,57 @@ pub struct FailurePolicy {
     pub mode: FailureMode,
     /// Status answered in deny mode.
     pub status: u16,
-    breaker: CircuitBreaker,
+    guarded: GuardedRedis,
     fallback: FallbackLimiter,
 }
 
 impl FailurePolicy {
-    /// A policy; `gateway_count` (at least 1) divides each window's quota for the fallback.
-    pub fn new(mode: FailureMode, status: u16, breaker: BreakerConfig, gateway_count: u64) -> Self {
+    /// A policy for calls through `client`, guarded by a breaker built from `breaker`;
+    /// `gateway_count` (at least 1) divides each window's quota for the fallback.
+    pub fn new(
+        client: RedisClient,
+        mode: FailureMode,
+        status: u16,
+        breaker: BreakerConfig,
+        gateway_count: u64,
+    ) -> Self {
         FailurePolicy {
             mode,
             status,
-            breaker: CircuitBreaker::new(breaker),
+            guarded: GuardedRedis::new(client, CircuitBreaker::new(breaker)),
             fallback: FallbackLimiter::new(gateway_count),
         }
     }
 
+    /// The client and its breaker.
+    pub fn guarded(&self) -> &GuardedRedis {
+        &self.guarded
+    }
+
     /// Whether to ask Redis for this request.
     pub fn route(&self) -> Route {
-        match self.breaker.admit() {
-            Admission::Closed => Route::Redis { probe: false },
-            Admission::Probe => Route::Redis { probe: true },
-            Admission::Open => Route::Local,
+        match self.guarded.admit() {
+            BreakerVerdict::Closed => Route::Redis { probe: false },
+            BreakerVerdict::Probe => Route::Redis { probe: true },
+            BreakerVerdict::Open => Route::Local,
         }
     }
 
     /// Reports that Redis answered (error replies included: Redis is up).
     pub fn record_success(&self) {
-        self.breaker.record_success();
+        self.guarded.record::<()>(&Ok(()));
     }
 
     /// Reports a failed call: failures that mean Redis cannot serve us (unreachable, `NOAUTH`,
     /// `READONLY`, `MOVED`, ...) count towards opening the breaker and are logged once per
     /// cause and interval (see [`gateway_sdk::breaker::CircuitBreaker::record_error`]).
     pub fn record_failure(&self, error: &RedisError) {
-        self.breaker.record_error(error);
+        self.guarded.breaker().record_error(error);
     }
 
     /// Whether the breaker is open.
     pub fn breaker_open(&self) -> bool {
-        self.breaker.is_open()
+        self.guarded.breaker().is_open()
     }
 
     /// Decides locally while Redis is down: each window's quota divided by the gateway count,
@@ -188,8 +200,11 @@ mod tests {
 
     #[test]
     fn breaker_opens_after_transport_failures_only() {
-        let p =
-            FailurePolicy::new(FailureMode::Allow, 503, BreakerConfig { failure_threshold: 2, cooldown_ms: 1000 }, 1);
+        let redis: gateway_sdk::redis::RedisConfig =
+            serde_json::from_value(serde_json::json!({"service_name": "r.static"})).unwrap();
+        let client = RedisClient::new(&redis, &gateway_sdk::ConfigPath::root("t").field("redis")).unwrap();
+        let breaker = BreakerConfig { failure_threshold: 2, cooldown_ms: 1000 };
+        let p = FailurePolicy::new(client, FailureMode::Allow, 503, breaker, 1);
         assert_eq!(p.route(), Route::Redis { probe: false });
         p.record_failure(&RedisError::Reply("ERR".into()));
         p.record_failure(&RedisError::Reply("ERR".into()));

@@ -33,6 +33,7 @@ pub mod headers;
 pub mod higress;
 pub mod higress_fields;
 pub mod keys;
+pub mod late_charge;
 pub mod limiter;
 pub mod store;
 pub mod thresholds;

@@ -4,7 +4,7 @@
 //! cache, the circuit breaker, Redis or the local fallback limit; [`QuotaLimiter::settle`]
 //! brings a reservation to the real amount. A plugin keeps only its own fields and hooks.
 
-use gateway_sdk::redis::{RedisClient, RedisError};
+use gateway_sdk::redis::RedisError;
 
 use super::cache::OverLimitCache;
 use super::failure::{FailureMode, FailurePolicy, Route};
@@ -71,12 +71,12 @@ pub struct QuotaLimiter {
 }
 
 impl QuotaLimiter {
-    /// A limiter counting in Redis through `client` under keys starting with `prefix`.
+    /// A limiter counting in Redis through the failure policy's client under keys starting
+    /// with `prefix`.
     /// `cache`: keep counters known to be over their quota on this worker. With
     /// `shared_with_higress` every counter id is a Higress key name
     /// ([`super::higress::higress_key`]) and windows start at a key's first charge.
     pub fn new(
-        client: RedisClient,
         prefix: impl Into<String>,
         algorithm: Algorithm,
         failure: FailurePolicy,
@@ -84,7 +84,7 @@ impl QuotaLimiter {
         shared_with_higress: bool,
     ) -> Self {
         QuotaLimiter {
-            store: QuotaStore::new(client, prefix, algorithm),
+            store: QuotaStore::new(failure.guarded().client().clone(), prefix, algorithm),
             cache: cache.then(OverLimitCache::default),
             failure,
             shared_with_higress,

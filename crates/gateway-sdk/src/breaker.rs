@@ -54,7 +54,7 @@ impl BreakerConfig {
 
 /// What the breaker allows for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub enum BreakerVerdict {
     /// Redis is healthy: call it.
     Closed,
     /// The cool-down is over: this request probes Redis; report its result.
@@ -79,19 +79,19 @@ impl CircuitBreaker {
     }
 
     /// Decides whether this request may call Redis.
-    pub fn admit(&self) -> Admission {
-        let Some(until) = self.open_until.get() else { return Admission::Closed };
+    pub fn admit(&self) -> BreakerVerdict {
+        let Some(until) = self.open_until.get() else { return BreakerVerdict::Closed };
         let now = now_millis();
         if now < until {
-            return Admission::Open;
+            return BreakerVerdict::Open;
         }
         match self.probe_started.get() {
             // A probe is in flight; if it never reported (its request was dropped), allow
             // another after a further cool-down.
-            Some(started) if now < started.saturating_add(self.config.cooldown_ms) => Admission::Open,
+            Some(started) if now < started.saturating_add(self.config.cooldown_ms) => BreakerVerdict::Open,
             _ => {
                 self.probe_started.set(Some(now));
-                Admission::Probe
+                BreakerVerdict::Probe
             }
         }
     }
@@ -162,4 +162,55 @@ fn count_unavailable(cause: Unavailable) {
         *c.borrow_mut().entry(cause).or_insert_with(|| Counter::new(&format!("redis_unavailable.{}", cause.as_str())))
     });
     counter.inc();
+}
+
+/// A Redis client whose every call feeds a [`CircuitBreaker`]: the one place a plugin's Redis
+/// results are recorded (unavailability counted, logged with advice, throttled; any reply
+/// closes the breaker again).
+#[derive(Debug)]
+pub struct GuardedRedis {
+    client: crate::redis::RedisClient,
+    breaker: CircuitBreaker,
+}
+
+impl GuardedRedis {
+    /// `client`, guarded by `breaker`.
+    pub fn new(client: crate::redis::RedisClient, breaker: CircuitBreaker) -> Self {
+        GuardedRedis { client, breaker }
+    }
+
+    /// The client, for building calls (whose results go to [`GuardedRedis::record`] or through
+    /// [`GuardedRedis::call`]).
+    pub fn client(&self) -> &crate::redis::RedisClient {
+        &self.client
+    }
+
+    /// The breaker.
+    pub fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// Whether Redis may be called now ([`CircuitBreaker::admit`]: a half-open breaker admits
+    /// one probe).
+    pub fn admit(&self) -> BreakerVerdict {
+        self.breaker.admit()
+    }
+
+    /// Records a call's result in the breaker.
+    pub fn record<T>(&self, result: &Result<T, RedisError>) {
+        match result {
+            Ok(_) => self.breaker.record_success(),
+            Err(e) => self.breaker.record_error(e),
+        }
+    }
+
+    /// Awaits `call` and records its result.
+    pub async fn call<T>(
+        &self,
+        call: impl core::future::Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, RedisError> {
+        let result = call.await;
+        self.record(&result);
+        result
+    }
 }

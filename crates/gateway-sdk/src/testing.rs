@@ -93,7 +93,7 @@ impl HttpCallRecord {
 
 /// A local response the plugin sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalReply {
+pub struct LocalResponse {
     /// Status code.
     pub status: u32,
     /// Headers.
@@ -104,7 +104,7 @@ pub struct LocalReply {
     pub details: String,
 }
 
-impl LocalReply {
+impl LocalResponse {
     /// The first header named `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
@@ -380,9 +380,9 @@ impl<P: Plugin> TestHost<P> {
     }
 
     /// The local response the plugin sent on this stream, if any.
-    pub fn local_response(&self, stream: StreamId) -> Option<LocalReply> {
+    pub fn local_response(&self, stream: StreamId) -> Option<LocalResponse> {
         self.stream_state(stream, |s| {
-            s.local_response.as_ref().map(|r| LocalReply {
+            s.local_response.as_ref().map(|r| LocalResponse {
                 status: r.status,
                 headers: r.headers.clone(),
                 body: r.body.clone(),

@@ -125,7 +125,7 @@ pub struct SessionConfig {
     #[serde(default = "default_failure_status")]
     pub failure_status: u16,
     #[serde(default)]
-    pub failure_mode: FailureMode,
+    pub failure_mode: SessionFailureMode,
 }
 
 /// `session.auth`: the auth service asked on a session miss.
@@ -162,7 +162,7 @@ pub struct DenyConfig {
 /// What sessions do while Redis is unavailable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FailureMode {
+pub enum SessionFailureMode {
     /// Ask the auth service directly, without caching (default).
     #[default]
     AuthService,
@@ -243,7 +243,7 @@ pub struct SessionSettings {
     pub deny_location: Option<String>,
     pub deny_body: String,
     pub failure_status: u16,
-    pub failure_mode: FailureMode,
+    pub failure_mode: SessionFailureMode,
 }
 
 /// Everything validated except the Redis client (built by the plugin).
@@ -283,7 +283,7 @@ fn header_name(value: &str, at: &ConfigPath) -> Result<String, ConfigError> {
 
 impl Config {
     /// Validates everything but the `redis` block (checked by the Redis client).
-    pub fn validate(&self, at: &ConfigPath) -> Result<Settings, ConfigError> {
+    pub fn compile(&self, at: &ConfigPath) -> Result<Settings, ConfigError> {
         self.circuit_breaker.validate(&at.field("circuit_breaker"))?;
         let prefix = self.key_prefix.trim();
         if prefix.is_empty() || prefix.contains(['{', '}']) || prefix.contains(char::is_whitespace) {

@@ -8,7 +8,7 @@ use gateway_sdk::{HttpCall, Response, Shared, http_call};
 use gateway_sdk::{HttpContext, debug};
 
 use crate::CookieCache;
-use crate::config::{FailureMode, SessionSettings};
+use crate::config::{SessionFailureMode, SessionSettings};
 use crate::key::sha256_hex;
 use crate::session::{AuthAnswer, Decision, folds_to, interpret};
 use crate::storage::session_key;
@@ -66,9 +66,9 @@ pub async fn authorize(plugin: &Shared<CookieCache>, ctx: &mut HttpContext) -> O
     };
     if !redis_up {
         match s.failure_mode {
-            FailureMode::Deny => return Some(failure(s)),
-            FailureMode::Allow => return None,
-            FailureMode::AuthService => {}
+            SessionFailureMode::Deny => return Some(failure(s)),
+            SessionFailureMode::Allow => return None,
+            SessionFailureMode::AuthService => {}
         }
     }
 

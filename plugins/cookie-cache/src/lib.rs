@@ -88,7 +88,7 @@ impl Plugin for CookieCache {
     const CONFIG_STYLE: gateway_sdk::config::ConfigStyle = gateway_sdk::config::ConfigStyle::LAYERED;
 
     fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
-        let settings = config.validate(at)?;
+        let settings = config.compile(at)?;
         let redis = RedisClient::new(&config.redis, &at.field("redis"))?;
         Ok(CookieCache {
             prefix: settings.prefix,

@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::hash::{BuildHasher, RandomState};
 
-use gateway_sdk::breaker::CircuitBreaker;
+use gateway_sdk::breaker::{BreakerVerdict, CircuitBreaker, GuardedRedis};
 use gateway_sdk::prelude::*;
 use gateway_sdk::time::now;
 
@@ -48,8 +48,8 @@ pub struct Found {
 /// The scripts, the client and the breaker of one compiled configuration.
 #[derive(Debug)]
 pub struct Storage {
-    pub redis: RedisClient,
-    pub breaker: CircuitBreaker,
+    /// The client; every call's result feeds its breaker.
+    pub guarded: GuardedRedis,
     lookup: Script,
     store: Script,
     release: Script,
@@ -75,8 +75,7 @@ impl Storage {
     /// Wraps a client and a breaker.
     pub fn new(redis: RedisClient, breaker: CircuitBreaker) -> Self {
         Storage {
-            redis,
-            breaker,
+            guarded: GuardedRedis::new(redis, breaker),
             lookup: Script::new(include_str!("../lua/lookup.lua")),
             store: Script::new(include_str!("../lua/store.lua")),
             release: Script::new(include_str!("../lua/release.lua")),
@@ -86,24 +85,18 @@ impl Storage {
 
     /// Whether Redis may be called now (false while the breaker is open).
     pub fn admit(&self) -> bool {
-        !matches!(self.breaker.admit(), gateway_sdk::breaker::Admission::Open)
-    }
-
-    fn observe<T>(&self, result: &Result<T, RedisError>) {
-        match result {
-            // Counts unavailability towards the breaker and logs its cause once per interval.
-            Err(e) => self.breaker.record_error(e),
-            Ok(_) => self.breaker.record_success(),
-        }
+        !matches!(self.guarded.admit(), BreakerVerdict::Open)
     }
 
     /// Reads the entry and, unless it is fresh, tries to take the lock (`lock_ms` 0: never).
     pub async fn lookup(&self, keys: &CacheKeys, now_ms: u64, token: &str, lock_ms: u64) -> Result<Found, RedisError> {
         let now = now_ms.to_string();
         let lock = lock_ms.to_string();
-        let result =
-            self.lookup.run(&self.redis, &[&keys.entry, &keys.lock], &[now.as_str(), token, lock.as_str()]).await;
-        self.observe(&result);
+        let result = self
+            .lookup
+            .run(self.guarded.client(), &[&keys.entry, &keys.lock], &[now.as_str(), token, lock.as_str()])
+            .await;
+        self.guarded.record(&result);
         match result? {
             Reply::Array(items) => {
                 let mut it = items.into_iter();
@@ -126,38 +119,38 @@ impl Storage {
     pub async fn store(&self, keys: &CacheKeys, entry: &[u8], expiry_ms: u64, token: &str) -> Result<(), RedisError> {
         let expiry = expiry_ms.max(1).to_string();
         let args: [&[u8]; 3] = [entry, expiry.as_bytes(), token.as_bytes()];
-        let result = self.store.run(&self.redis, &[&keys.entry, &keys.lock], &args).await;
-        self.observe(&result);
+        let result = self.store.run(self.guarded.client(), &[&keys.entry, &keys.lock], &args).await;
+        self.guarded.record(&result);
         result.map(|_| ())
     }
 
     /// Releases the lock if `token` still holds it.
     pub async fn release(&self, keys: &CacheKeys, token: &str) -> Result<(), RedisError> {
-        let result = self.release.run(&self.redis, &[&keys.lock], &[token]).await;
-        self.observe(&result);
+        let result = self.release.run(self.guarded.client(), &[&keys.lock], &[token]).await;
+        self.guarded.record(&result);
         result.map(|_| ())
     }
 
     /// Turns the lock `token` holds into the hit-for-pass marker for `marker_ms`.
     pub async fn mark_uncacheable(&self, keys: &CacheKeys, token: &str, marker_ms: u64) -> Result<(), RedisError> {
         let marker = marker_ms.max(1).to_string();
-        let result = self.pass.run(&self.redis, &[&keys.lock], &[token, marker.as_str()]).await;
-        self.observe(&result);
+        let result = self.pass.run(self.guarded.client(), &[&keys.lock], &[token, marker.as_str()]).await;
+        self.guarded.record(&result);
         result.map(|_| ())
     }
 
     /// Reads a session decision.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, RedisError> {
-        let result = self.redis.get(key).await;
-        self.observe(&result);
+        let result = self.guarded.client().get(key).await;
+        self.guarded.record(&result);
         result
     }
 
     /// Writes a session decision for `expiry_ms`.
     pub async fn put(&self, key: &str, value: &[u8], expiry_ms: u64) -> Result<(), RedisError> {
         let options = SetOptions::expire_in_millis(expiry_ms.max(1));
-        let result = self.redis.set(key, value, options).await;
-        self.observe(&result);
+        let result = self.guarded.client().set(key, value, options).await;
+        self.guarded.record(&result);
         result.map(|_| ())
     }
 }

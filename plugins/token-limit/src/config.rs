@@ -151,7 +151,7 @@ pub struct Settings {
     /// Limits.
     pub limits: Limits,
     /// Status answered while Redis cannot be asked in `deny` mode.
-    pub failure_status: u16,
+    pub unavailable_status: u16,
     /// Rejection status.
     pub rejected_code: u16,
     /// The configured rejection body (else an OpenAI-style error object is sent).
@@ -215,15 +215,14 @@ fn weight(w: f64, at: &ConfigPath) -> Result<(), ConfigError> {
 }
 
 impl Config {
-    /// Validates and compiles the configuration: the shared fields into the Redis client,
-    /// the failure policy and [`Settings`], then token-limit's own.
-    pub fn compile(&self, at: &ConfigPath) -> Result<(Settings, RedisClient, FailurePolicy), ConfigError> {
+    /// Validates and compiles the configuration: the shared fields into the failure policy
+    /// (with the Redis client) and [`Settings`], then token-limit's own.
+    pub fn compile(&self, at: &ConfigPath) -> Result<(Settings, FailurePolicy), ConfigError> {
         let LimiterSettings {
             rule_name,
             limits,
             rejected_code,
             rejected_msg,
-            client,
             failure,
             show_limit_quota_header,
             share_counters_with_higress,
@@ -254,7 +253,7 @@ impl Config {
             prefix: format!("token-limit:{name}"),
             higress_rule_name: share_counters_with_higress.then(|| rule_name.clone()),
             limits,
-            failure_status: self.failure_status,
+            unavailable_status: self.failure_status,
             rejected_code,
             reservation: self.reservation == Switch::On,
             default_max_tokens: positive(self.default_max_tokens, &at.field("default_max_tokens"))?,
@@ -274,6 +273,6 @@ impl Config {
             weights,
             show_limit_quota_header,
         };
-        Ok((settings, client, failure))
+        Ok((settings, failure))
     }
 }

@@ -109,7 +109,7 @@ impl TokenFilter {
                 plugin.metrics.redis_errors.inc();
                 let body = json!({"error": {"message": "token quota unavailable", "type": "service_unavailable",
                     "code": "token_quota_unavailable"}});
-                Flow::Respond(Response::new(plugin.settings.failure_status).json(&body))
+                Flow::Respond(Response::new(plugin.settings.unavailable_status).json(&body))
             }
         }
     }

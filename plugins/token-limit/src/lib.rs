@@ -77,14 +77,9 @@ impl Plugin for TokenLimit {
     const CONFIG_STYLE: ConfigStyle = ConfigStyle::HIGRESS.prepared_by(higress::prepare);
 
     fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
-        let (settings, client, failure) = config.compile(at)?;
-        let admission = Admission::new(
-            client,
-            &settings.prefix,
-            failure,
-            settings.reservation,
-            settings.higress_rule_name.is_some(),
-        );
+        let (settings, failure) = config.compile(at)?;
+        let admission =
+            Admission::new(&settings.prefix, failure, settings.reservation, settings.higress_rule_name.is_some());
         Ok(TokenLimit { settings, admission, metrics: Metrics::new(), signals: Default::default() })
     }
 

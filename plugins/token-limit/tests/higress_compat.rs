@@ -7,7 +7,7 @@
 
 use gateway_sdk::config::rules::RuleSet;
 use gateway_sdk::redis::Reply;
-use gateway_sdk::testing::{LocalReply, TestHost};
+use gateway_sdk::testing::{LocalResponse, TestHost};
 use serde_json::{Value, json};
 use token_limit::TokenLimit;
 
@@ -77,7 +77,7 @@ fn checked(config: &Value, path: &str, headers: &[(&str, &str)], route: Option<&
 }
 
 /// The answer to a request `config` rejects (its one window over quota).
-fn rejection(config: &Value, route: Option<&str>) -> LocalReply {
+fn rejection(config: &Value, route: Option<&str>) -> LocalResponse {
     let mut h = TestHost::<TokenLimit>::configure(&config.to_string()).unwrap_or_else(|e| panic!("{e}"));
     let s = request(&mut h, "/v1/chat/completions", &[], route);
     let call = h.take_redis_calls().remove(0);

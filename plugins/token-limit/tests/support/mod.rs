@@ -68,7 +68,7 @@ pub fn load_scripts(redis: &RedisServer) {
     let config: RedisConfig = serde_json::from_value(json!({"service_name": "redis.static"})).unwrap();
     let client = RedisClient::new(&config, &gateway_sdk::ConfigPath::root("t").field("redis")).unwrap();
     let store = gateway_quota::QuotaStore::new(client, "t", gateway_quota::Algorithm::Fixed);
-    let charge = include_str!("../../src/charge.lua");
+    let charge = include_str!("../../../../crates/gateway-quota/src/charge.lua");
     for source in [store.check_script().source(), store.settle_script().source(), charge] {
         redis.command(&["SCRIPT", "LOAD", source]).unwrap();
     }
