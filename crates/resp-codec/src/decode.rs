@@ -310,6 +310,22 @@ mod tests {
         assert_eq!(decode(b""), Ok(None));
     }
 
+    /// The frame boundaries gateway-host's Redis pool relies on (its old `frame_end` cases).
+    /// One case changed on purpose: `%1` is a RESP3 map now, so it is incomplete, not an error.
+    #[test]
+    fn frame_lengths_as_the_host_pool_needs_them() {
+        let used = |b: &[u8]| decode(b).map(|r| r.map(|(_, n)| n));
+        assert_eq!(used(b"+OK\r\n:1\r\n"), Ok(Some(5)));
+        assert_eq!(used(b"$3\r\nab"), Ok(None));
+        assert_eq!(used(b"$3\r\nabc\r\n"), Ok(Some(9)));
+        assert_eq!(used(b"$-1\r\n"), Ok(Some(5)));
+        assert_eq!(used(b"*2\r\n:1\r\n$1\r\nx\r\n"), Ok(Some(15)));
+        assert_eq!(used(b"*2\r\n:1\r\n"), Ok(None));
+        assert_eq!(used(b"*-1\r\n"), Ok(Some(5)));
+        assert_eq!(used(b"%1\r\n"), Ok(None));
+        assert!(used(b"?1\r\n").is_err());
+    }
+
     #[test]
     fn garbage_is_a_protocol_error() {
         assert_eq!(decode(b"?what\r\n"), Err(ProtocolError { offset: 0, reason: "unknown RESP type byte" }));

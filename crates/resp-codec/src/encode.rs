@@ -123,6 +123,18 @@ mod tests {
     }
 
     #[test]
+    fn replies_round_trip() {
+        let r = Frame::Array(vec![
+            Frame::Int(7),
+            Frame::Bulk(b"a\r\nb".to_vec()),
+            Frame::Nil,
+            Frame::Status("OK".to_string()),
+            Frame::Error("NOSCRIPT no".to_string()),
+        ]);
+        assert_eq!(crate::decode_exact(&encode(&r)), Ok(r));
+    }
+
+    #[test]
     fn frames_encode_as_the_server_sends_them() {
         assert_eq!(encode(&Frame::Nil), b"$-1\r\n".to_vec());
         assert_eq!(encode(&Frame::Int(i64::MIN)), b":-9223372036854775808\r\n".to_vec());
