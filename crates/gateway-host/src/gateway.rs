@@ -10,9 +10,11 @@ use anyhow::{Context as _, anyhow};
 use tokio::sync::watch;
 
 use crate::config::GatewayConfig;
-use crate::shared::{FuelStats, LogRecord, Metric, SharedState};
-use crate::vm::state::PluginInfo;
+use crate::services::shared::SharedState;
+use crate::state::PluginInfo;
+use crate::values::{FuelStats, LogRecord, Metric};
 use crate::vm::{self, VmSpec};
+use crate::worker::{self, WorkerStart};
 
 /// A running gateway: worker threads serving its listeners. Stops on `stop()` or drop.
 pub struct Gateway {
@@ -78,7 +80,7 @@ impl Gateway {
             // Worker 0 also serves the admin listener.
             let admin = if index == 0 { admin.as_ref().map(|l| l.try_clone()).transpose()? } else { None };
             let handle = std::thread::Builder::new().name(format!("gateway-worker-{index}")).spawn(move || {
-                crate::worker::run(crate::worker::WorkerStart {
+                worker::run(WorkerStart {
                     index,
                     config,
                     specs,

@@ -744,7 +744,7 @@ fn wasi_calls_answer_the_errnos_proxy_wasm_cpp_host_answers() {
 #[test]
 fn empty_values_come_back_as_address_and_size_zero_without_calling_the_allocator() {
     // Pairs (":authority" "a") (":path" "/") (":method" "GET") ("xy" "123"): byte size 32.
-    let pairs = gateway_host::abi::encode_pairs(&[
+    let pairs = gateway_host::testing::encode_pairs(&[
         (b":authority".to_vec(), b"a".to_vec()),
         (b":path".to_vec(), b"/".to_vec()),
         (b":method".to_vec(), b"GET".to_vec()),

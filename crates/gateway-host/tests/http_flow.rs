@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use gateway_host::Gateway;
-use gateway_host::abi::encode_pairs;
+use gateway_host::testing::encode_pairs;
 use gateway_host::testing::{TestResponse, TestUpstream, http_get, http_request};
 
 /// Adds `x-wat: req` to requests; adds `x-wat-resp: 1`, `x-route: <route_name>` and

@@ -170,7 +170,7 @@ fn a_trap_also_fails_streams_paused_on_the_same_vm() {
         }
     })
     .unwrap();
-    let headers = gateway_host::abi::encode_pairs(&[
+    let headers = gateway_host::testing::encode_pairs(&[
         (b":method".to_vec(), b"GET".to_vec()),
         (b":path".to_vec(), b"/side".to_vec()),
         (b":authority".to_vec(), b"backend".to_vec()),

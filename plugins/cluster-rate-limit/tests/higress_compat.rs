@@ -88,8 +88,8 @@ fn config_go_152_a_rule_without_rejected_code_answers_429() {
     let call = h.take_redis_calls().remove(0);
     // A script reply rejecting the request: rejected=1, then (used, reset_ms, _) for its window.
     h.reply_redis(call.token, {
-        use gateway_sdk::redis::Reply::{Array, Int};
-        Array(vec![Int(1), Int(2), Int(500), Int(0)])
+        use gateway_sdk::redis::Reply;
+        Reply::Array(vec![Reply::Int(1), Reply::Int(2), Reply::Int(500), Reply::Int(0)])
     });
     assert_eq!(h.local_response(s).map(|r| r.status), Some(429));
 }
@@ -104,8 +104,8 @@ fn main_go_rejected_sets_the_response_code_details_and_the_counters_ttl() {
     h.request_headers(s, true);
     let call = h.take_redis_calls().remove(0);
     h.reply_redis(call.token, {
-        use gateway_sdk::redis::Reply::{Array, Int};
-        Array(vec![Int(1), Int(1), Int(41_499), Int(0)])
+        use gateway_sdk::redis::Reply;
+        Reply::Array(vec![Reply::Int(1), Reply::Int(1), Reply::Int(41_499), Reply::Int(0)])
     });
     let reply = h.local_response(s).unwrap();
     assert_eq!(reply.details, "cluster-key-rate-limit.rejected");

@@ -5,7 +5,7 @@
 //! as the counter's TTL.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use gateway_sdk::redis::Reply::{Array, Int};
+use gateway_sdk::redis::Reply;
 use gateway_sdk::testing::TestHost;
 use serde_json::json;
 use token_limit::TokenLimit;
@@ -31,7 +31,10 @@ fn a_rejection_is_logged_counted_and_detailed_as_higress_does() {
     h.request_body(s, body, true);
     let call = h.take_redis_calls().remove(0);
     // The check rejects: window 1 over its quota, 12.6 s left.
-    h.reply_redis(call.token, Array(vec![Int(1), Int(130), Int(12_600), Int(0), Int(0)]));
+    h.reply_redis(
+        call.token,
+        Reply::Array(vec![Reply::Int(1), Reply::Int(130), Reply::Int(12_600), Reply::Int(0), Reply::Int(0)]),
+    );
     let reply = h.local_response(s).unwrap();
     assert_eq!(reply.status, 429);
     assert_eq!(reply.details, "ai-token-ratelimit.rejected");

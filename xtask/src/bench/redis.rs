@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use resp_codec::Frame;
 
 /// Calls by command name (lower case, e.g. `evalsha`, `script|load`).
 pub(super) type Counts = BTreeMap<String, u64>;
@@ -43,11 +44,11 @@ impl RedisCounter {
     /// Starts monitoring the `redis-server` on `port` (before anything else talks to it).
     pub(super) fn start(port: u16) -> Result<RedisCounter> {
         let mut conn = TcpStream::connect(("127.0.0.1", port)).context("connecting to redis-server")?;
-        conn.write_all(b"*1\r\n$7\r\nMONITOR\r\n")?;
+        conn.write_all(&resp_codec::encode_command(&["MONITOR"]))?;
         let mut reader = BufReader::new(conn);
         let mut ok = String::new();
         reader.read_line(&mut ok)?;
-        if ok.trim_end() != "+OK" {
+        if !matches!(resp_codec::decode(ok.as_bytes()), Ok(Some((Frame::Status(s), _))) if s == "OK") {
             bail!("redis-server answered MONITOR with {ok:?}");
         }
         let monitored = Arc::new(Mutex::new(Split::default()));
@@ -75,17 +76,22 @@ impl RedisCounter {
     pub(super) fn commandstats(&self) -> Result<Counts> {
         let mut conn = TcpStream::connect(("127.0.0.1", self.port)).context("connecting to redis-server")?;
         conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-        conn.write_all(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")?;
-        let mut reader = BufReader::new(conn);
-        let mut header = String::new();
-        reader.read_line(&mut header)?;
-        let length: usize = header
-            .trim_end()
-            .strip_prefix('$')
-            .and_then(|n| n.parse().ok())
-            .with_context(|| format!("unexpected reply to INFO commandstats: {header:?}"))?;
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
+        conn.write_all(&resp_codec::encode_command(&["INFO", "commandstats"]))?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        let reply = loop {
+            if let Some((frame, _)) = resp_codec::decode(&buf)? {
+                break frame;
+            }
+            let n = conn.read(&mut chunk)?;
+            if n == 0 {
+                bail!("redis-server closed the connection before answering INFO commandstats");
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let Frame::Bulk(body) = reply else {
+            bail!("unexpected reply to INFO commandstats: {}", reply.kind());
+        };
         Ok(parse_commandstats(&String::from_utf8_lossy(&body)))
     }
 }

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use wasmtime::{Caller, Linker};
 
+use super::macros::wrap;
 use super::proxy::emit_log;
-use super::wrap;
 use crate::abi::{self, status};
-use crate::http::upstream;
-use crate::vm::VmEvent;
-use crate::vm::memory::{self, Fail};
-use crate::vm::state::HostState;
+use crate::memory::{self, Fail};
+use crate::services::upstream;
+use crate::state::HostState;
+use crate::values::VmEvent;
 
 type R = Result<i32, Fail>;
 
@@ -50,25 +50,23 @@ fn http_call(
         return Ok(status::BAD_ARGUMENT);
     }
     let state = c.data_mut();
-    let Some(cluster_timeout) = state.worker.clusters.get(&cluster).map(|cl| cl.config.timeout_ms) else {
+    let Some(cluster_timeout) = state.services().clusters.get(&cluster).map(|cl| cl.config.timeout_ms) else {
         emit_log(state, log::Level::Debug, format!("proxy_http_call: unknown cluster {cluster:?}"));
         return Ok(status::BAD_ARGUMENT);
     };
     if !has(b":method") || !has(b":path") || !has(b":authority") {
         return Ok(status::BAD_ARGUMENT);
     }
-    let token = state.next_http_token();
-    let ctx = state.effective_context;
-    state.http_calls.insert(token, ctx);
-    let worker = state.worker.clone();
-    let events = state.events.clone();
+    let token = state.register_http_call();
+    let services = state.services().clone();
+    let events = state.events().clone();
     // 0 means no timeout of its own (Envoy); the cluster's request timeout still bounds it.
     let timeout = Duration::from_millis(if timeout == 0 { cluster_timeout } else { timeout as u64 });
     tokio::task::spawn_local(async move {
-        let Some(cluster) = worker.clusters.get(&cluster) else {
+        let Some(cluster) = services.clusters.get(&cluster) else {
             return;
         };
-        let response = upstream::http_call(&worker.upstream, cluster, headers, body, timeout).await;
+        let response = upstream::http_call(&services.upstream, cluster, headers, body, timeout).await;
         let _ = events.send(VmEvent::HttpCallResponse { token, response });
     });
     memory::write_u32(c, token_out, token)?;

@@ -2,10 +2,11 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::wrap;
+use super::macros::wrap;
 use crate::abi::{self, buffer, map, status};
-use crate::vm::memory::{self, Fail};
-use crate::vm::state::{CallbackData, Headers, HostState};
+use crate::memory::{self, Fail};
+use crate::state::{CallbackData, HostState};
+use crate::values::Headers;
 
 type R = Result<i32, Fail>;
 
@@ -34,7 +35,7 @@ fn check_kind(kind: i32) -> Result<(), Fail> {
 /// Runs `f` on the map `kind` of the effective context; `Err(BadArgument)` when there is none.
 fn with_map<T>(state: &mut HostState, kind: i32, f: impl FnOnce(&mut Headers) -> T) -> Result<T, Fail> {
     match kind {
-        map::HTTP_CALL_RESPONSE_HEADERS | map::HTTP_CALL_RESPONSE_TRAILERS => match &mut state.callback {
+        map::HTTP_CALL_RESPONSE_HEADERS | map::HTTP_CALL_RESPONSE_TRAILERS => match state.callback_mut() {
             CallbackData::Http(r) if kind == map::HTTP_CALL_RESPONSE_HEADERS => Ok(f(&mut r.headers)),
             CallbackData::Http(r) => Ok(f(&mut r.trailers)),
             _ => Err(Fail::Status(status::BAD_ARGUMENT)),
@@ -135,17 +136,17 @@ fn buffer_bytes(state: &HostState, kind: i32) -> Result<Vec<u8>, i32> {
             let d = stream.data.borrow();
             Ok(if kind == buffer::HTTP_REQUEST_BODY { d.request_body.clone() } else { d.response_body.clone() })
         }
-        buffer::HTTP_CALL_RESPONSE_BODY => match &state.callback {
+        buffer::HTTP_CALL_RESPONSE_BODY => match state.callback() {
             CallbackData::Http(r) => Ok(r.body.clone()),
             _ => Err(status::NOT_FOUND),
         },
-        buffer::REDIS_CALL_RESPONSE => match &state.callback {
+        buffer::REDIS_CALL_RESPONSE => match state.callback() {
             CallbackData::Redis(r) => Ok(r.clone()),
             _ => Err(status::NOT_FOUND),
         },
-        buffer::VM_CONFIGURATION => Ok(state.plugin.vm_config.clone()),
-        buffer::PLUGIN_CONFIGURATION => Ok(state.plugin.config.clone()),
-        buffer::CALL_DATA => Ok(state.foreign_args.clone()),
+        buffer::VM_CONFIGURATION => Ok(state.plugin().vm_config.clone()),
+        buffer::PLUGIN_CONFIGURATION => Ok(state.plugin().config.clone()),
+        buffer::CALL_DATA => Ok(state.foreign_args().to_vec()),
         buffer::DOWNSTREAM_DATA | buffer::UPSTREAM_DATA | buffer::GRPC_RECEIVE_BUFFER => Err(status::NOT_FOUND),
         _ => Err(status::BAD_ARGUMENT),
     }

@@ -3,10 +3,10 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::wrap;
+use super::macros::wrap;
 use crate::abi::{self, status};
-use crate::vm::memory::{self, Fail};
-use crate::vm::state::{HostState, StreamData};
+use crate::memory::{self, Fail};
+use crate::state::{HostState, StreamData};
 
 type R = Result<i32, Fail>;
 
@@ -85,8 +85,8 @@ fn stream_property(d: &StreamData, path: &str) -> Option<Vec<u8>> {
 
 fn lookup(state: &HostState, path: &str) -> Option<Vec<u8>> {
     match path {
-        "plugin_name" => return Some(state.plugin.name.clone().into_bytes()),
-        "plugin_root_id" => return Some(state.plugin.root_id.clone().into_bytes()),
+        "plugin_name" => return Some(state.plugin().name.clone().into_bytes()),
+        "plugin_root_id" => return Some(state.plugin().root_id.clone().into_bytes()),
         "plugin_vm_id" => return Some(Vec::new()),
         _ => {}
     }

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use wasmtime::{Caller, Linker};
 
-use super::{unimplemented_call, wrap};
+use super::macros::{unimplemented_call, wrap};
 use crate::abi::{self, status};
-use crate::shared::LogRecord;
-use crate::vm::VmEvent;
-use crate::vm::memory::{self, Fail};
-use crate::vm::state::{HostState, LocalReply};
+use crate::memory::{self, Fail};
+use crate::state::HostState;
+use crate::values::LocalReply;
+use crate::values::LogRecord;
+use crate::values::VmEvent;
 
 type R = Result<i32, Fail>;
 
@@ -54,36 +55,36 @@ fn log(c: &mut Caller<'_, HostState>, level: i32, ptr: i32, len: i32) -> R {
 
 /// Writes a plugin log line to the host log and the captured log records.
 pub fn emit_log(state: &mut HostState, level: log::Level, message: String) {
-    if state.configuring && level <= log::Level::Warn {
-        state.start_logs.push(message.clone());
+    if state.is_configuring() && level <= log::Level::Warn {
+        state.note_start_log(message.clone());
     }
-    if level > state.worker.log_filter {
+    if level > state.services().log_filter {
         return;
     }
-    log::log!(target: "wasm", level, "[{}] {}", state.plugin.name, message);
-    state.shared.push_log(LogRecord { plugin: state.plugin.name.clone(), level, message });
+    log::log!(target: "wasm", level, "[{}] {}", state.plugin().name, message);
+    state.shared().push_log(LogRecord { plugin: state.plugin().name.clone(), level, message });
 }
 
 fn get_log_level(c: &mut Caller<'_, HostState>, out: i32) -> R {
-    let level = abi::abi_log_level(c.data().worker.log_filter);
+    let level = abi::abi_log_level(c.data().services().log_filter);
     memory::write_u32(c, out, level as u32)?;
     Ok(status::OK)
 }
 
 fn current_time(c: &mut Caller<'_, HostState>, out: i32) -> R {
-    let now = c.data().shared.now_nanos();
+    let now = c.data().shared().now_nanos();
     memory::write_u64(c, out, now)?;
     Ok(status::OK)
 }
 
 fn set_tick_period(c: &mut Caller<'_, HostState>, period: i32) -> R {
     let state = c.data_mut();
-    let generation = state.tick_period.get().wrapping_add(1);
-    state.tick_period.set(generation);
+    let generation = state.tick_period().get().wrapping_add(1);
+    state.tick_period().set(generation);
     let period = period as u32;
     if period > 0 {
-        let cell = state.tick_period.clone();
-        let events = state.events.clone();
+        let cell = state.tick_period().clone();
+        let events = state.events().clone();
         tokio::task::spawn_local(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(period as u64));
             interval.tick().await;
@@ -99,14 +100,7 @@ fn set_tick_period(c: &mut Caller<'_, HostState>, period: i32) -> R {
 }
 
 fn set_effective_context(c: &mut Caller<'_, HostState>, id: i32) -> R {
-    let state = c.data_mut();
-    let id = id as u32;
-    if id == state.root_context_id || state.streams.contains_key(&id) {
-        state.effective_context = id;
-        Ok(status::OK)
-    } else {
-        Ok(status::BAD_ARGUMENT)
-    }
+    if c.data_mut().switch_context(id as u32) { Ok(status::OK) } else { Ok(status::BAD_ARGUMENT) }
 }
 
 fn continue_stream(c: &mut Caller<'_, HostState>, kind: i32) -> R {

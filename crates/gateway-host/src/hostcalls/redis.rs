@@ -2,12 +2,13 @@
 
 use wasmtime::{Caller, Linker};
 
+use super::macros::wrap;
 use super::proxy::emit_log;
-use super::wrap;
 use crate::abi::status;
-use crate::redis::Command;
-use crate::vm::memory::{self, Fail};
-use crate::vm::state::{HostState, RedisSettings};
+use crate::memory::{self, Fail};
+use crate::services::redis::Command;
+use crate::state::HostState;
+use crate::values::RedisSettings;
 
 type R = Result<i32, Fail>;
 
@@ -34,7 +35,7 @@ fn redis_init(c: &mut Caller<'_, HostState>, sp: i32, sl: i32, up: i32, ul: i32,
     let password = memory::read_string(c, pp, pl)?;
     let (cluster, params) = split_service(&service);
     let state = c.data_mut();
-    if !state.worker.clusters.contains_key(cluster) {
+    if !state.services().clusters.contains_key(cluster) {
         emit_log(state, log::Level::Warn, format!("proxy_redis_init: unknown cluster {cluster:?}"));
         return Ok(status::BAD_ARGUMENT);
     }
@@ -48,11 +49,12 @@ fn redis_init(c: &mut Caller<'_, HostState>, sp: i32, sl: i32, up: i32, ul: i32,
     }
     // A different configuration for the same cluster tears the old connection down, as on
     // Higress (init once per worker and configuration, never per request).
-    if let Some(old) = state.redis.insert(cluster.to_string(), settings.clone())
+    if let Some(old) = state.set_redis_settings(cluster, settings.clone())
         && old != settings
-        && let Some(endpoint) = state.worker.clusters.get(cluster).and_then(|cl| cl.config.endpoints.first().cloned())
+        && let Some(endpoint) =
+            state.services().clusters.get(cluster).and_then(|cl| cl.config.endpoints.first().cloned())
     {
-        state.worker.redis.close(&endpoint, &old);
+        state.services().redis.close(&endpoint, &old);
     }
     Ok(status::OK)
 }
@@ -63,19 +65,18 @@ fn redis_call(c: &mut Caller<'_, HostState>, sp: i32, sl: i32, qp: i32, ql: i32,
     memory::check(c, token_out, 4)?;
     let (cluster, _) = split_service(&service);
     let state = c.data_mut();
-    let Some(endpoint) = state.worker.clusters.get(cluster).map(|cl| cl.config.endpoints[0].clone()) else {
+    let Some(endpoint) = state.services().clusters.get(cluster).map(|cl| cl.config.endpoints[0].clone()) else {
         emit_log(state, log::Level::Debug, format!("proxy_redis_call: unknown cluster {cluster:?}"));
         return Ok(status::BAD_ARGUMENT);
     };
-    let settings = state.redis.get(cluster).cloned().unwrap_or_default();
+    let settings = state.redis_settings(cluster);
     let token = state.next_redis_token();
-    let command = Command { bytes: query, token, reply_to: state.events.clone() };
-    if let Err(e) = state.worker.redis.send(&endpoint, &settings, command) {
+    let command = Command { bytes: query, token, reply_to: state.events().clone() };
+    if let Err(e) = state.services().redis.send(&endpoint, &settings, command) {
         emit_log(state, log::Level::Debug, format!("proxy_redis_call on cluster {cluster:?}: {e}"));
         return Ok(status::INTERNAL_FAILURE);
     }
-    let ctx = state.effective_context;
-    state.redis_calls.insert(token, ctx);
+    state.register_redis_call(token);
     memory::write_u32(c, token_out, token)?;
     Ok(status::OK)
 }

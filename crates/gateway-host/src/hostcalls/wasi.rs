@@ -10,9 +10,9 @@ use std::time::Instant;
 use wasmtime::{Caller, Linker};
 
 use super::proxy::emit_log;
-use crate::vm::ProcExit;
-use crate::vm::memory;
-use crate::vm::state::HostState;
+use crate::memory;
+use crate::state::HostState;
+use crate::values::ProcExit;
 
 /// WASI errno values (`__WASI_ERRNO_*`).
 pub mod errno {
@@ -239,7 +239,7 @@ fn zero_sizes(mut c: C<'_>, count: i32, size: i32) -> i32 {
 
 fn clock_time_get(mut c: C<'_>, id: i32, _precision: i64, out: i32) -> i32 {
     let now = match id {
-        0 => c.data().shared.now_nanos(),
+        0 => c.data().shared().now_nanos(),
         1 => {
             static START: OnceLock<Instant> = OnceLock::new();
             START.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1

@@ -9,8 +9,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::http::body::HostBody;
-use crate::shared::SharedState;
+use crate::body::HostBody;
+use crate::services::shared::SharedState;
 
 /// The `/stats` document.
 pub fn stats_json(shared: &SharedState) -> serde_json::Value {

@@ -3,11 +3,10 @@
 //! (see `stream`).
 
 pub mod admin;
-pub mod body;
+pub mod frontend;
 mod pump;
-pub mod reply;
-pub mod stream;
-pub mod upstream;
+mod reply;
+mod stream;
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -17,10 +16,10 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
-use crate::worker::Worker;
+use crate::http::frontend::Frontend;
 
 /// Accepts connections on one listener of one worker until the worker stops.
-pub async fn accept_loop(worker: Rc<Worker>, listener_index: usize, listener: TcpListener) {
+pub async fn accept_loop(worker: Rc<Frontend>, listener_index: usize, listener: TcpListener) {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,

@@ -7,11 +7,11 @@ use std::rc::Rc;
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 
-use crate::http::body::BodyTx;
+use crate::body::BodyTx;
+use crate::http::frontend::Frontend;
 use crate::http::stream::{Chain, Dir, Interrupt, Source};
-use crate::http::upstream::read_frame;
-use crate::vm::state::Headers;
-use crate::worker::Worker;
+use crate::services::upstream::read_frame;
+use crate::values::Headers;
 
 /// Request body bytes that already went through filters `..through` (held headers let the body
 /// reach those filters before the later ones saw the headers).
@@ -155,7 +155,7 @@ pub(crate) async fn pump_response(
     order: Vec<usize>,
     source: Source,
     tx: BodyTx,
-    worker: Option<Rc<Worker>>,
+    worker: Option<Rc<Frontend>>,
 ) {
     let mut buffers = vec![Vec::new(); chain.len()];
     match source {
@@ -173,7 +173,7 @@ pub(crate) async fn pump_response(
                 }
                 Ok(None) => {
                     if let (Some(w), Some(l)) = (&worker, lease.take()) {
-                        w.env.upstream.release(l);
+                        w.services.upstream.release(l);
                     }
                     match chain.body_chunk(Dir::Response, &order, &mut buffers, Vec::new(), true).await {
                         Ok(out) => {
@@ -187,7 +187,7 @@ pub(crate) async fn pump_response(
                     Ok(data) => {
                         let eos = hyper::body::Body::is_end_stream(&incoming);
                         if eos && let (Some(w), Some(l)) = (&worker, lease.take()) {
-                            w.env.upstream.release(l);
+                            w.services.upstream.release(l);
                         }
                         match chain.body_chunk(Dir::Response, &order, &mut buffers, data.to_vec(), eos).await {
                             Ok(out) => {
@@ -207,7 +207,7 @@ pub(crate) async fn pump_response(
                     Err(frame) => {
                         if let Ok(t) = frame.into_trailers() {
                             if let (Some(w), Some(l)) = (&worker, lease.take()) {
-                                w.env.upstream.release(l);
+                                w.services.upstream.release(l);
                             }
                             match chain.end_with_trailers(Dir::Response, &order, &mut buffers, trailer_list(&t)).await {
                                 Ok((data, trailers)) => {

@@ -3,15 +3,9 @@
 
 use hyper::Response;
 
-use crate::http::body::HostBody;
-use crate::http::upstream::is_hop_by_hop;
-use crate::vm::state::{Headers, LocalReply};
-
-/// What a stream gets when a plugin VM fails under it: like Envoy 1.40, 503 with an empty body
-/// (details `wasm_fail_stream`).
-pub fn fail_reply() -> LocalReply {
-    LocalReply { status: 503, headers: Vec::new(), body: Vec::new(), details: "wasm_fail_stream".into() }
-}
+use crate::body::HostBody;
+use crate::services::upstream::is_hop_by_hop;
+use crate::values::{Headers, LocalReply};
 
 pub fn reply(status: u16, body: &str) -> LocalReply {
     LocalReply { status, headers: Vec::new(), body: body.as_bytes().to_vec(), details: String::new() }

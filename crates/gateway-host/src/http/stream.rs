@@ -16,14 +16,16 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use crate::abi::{data_action, header_action, trailers_action};
-use crate::http::body::HostBody;
+use crate::body::HostBody;
+use crate::http::frontend::Frontend;
 use crate::http::pump::{Carry, hold_headers, pump_request, pump_response};
-use crate::http::reply::{build_response, direct, fail_reply, local_reply_headers, reply, request_header_list};
-use crate::http::upstream::{self, Lease};
-use crate::shared::SharedState;
+use crate::http::reply::{build_response, direct, local_reply_headers, reply, request_header_list};
+use crate::services::shared::SharedState;
+use crate::services::upstream::{self, Lease};
+use crate::state::{Stream, StreamInfo};
+use crate::values::{Headers, LocalReply};
 use crate::vm::PluginVm;
-use crate::vm::state::{Headers, LocalReply, Stream, StreamInfo};
-use crate::worker::{VmRef, Worker};
+use crate::vm::VmRef;
 
 static NEXT_STREAM_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -129,7 +131,7 @@ impl Chain {
             },
             Err(e) => {
                 log::error!("stream {}: {e}", self.stream.data.borrow().info.id);
-                Err(Interrupt::Reply(fail_reply()))
+                Err(Interrupt::Reply(LocalReply::wasm_fail_stream()))
             }
         }
     }
@@ -308,7 +310,7 @@ type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 
 /// Serves one request: the entry point from the HTTP server.
 pub async fn handle(
-    worker: Rc<Worker>,
+    worker: Rc<Frontend>,
     listener: usize,
     peer: SocketAddr,
     local: SocketAddr,
@@ -350,7 +352,7 @@ pub async fn handle(
                 log::error!("stream {id}: plugin {name}: {e:#}");
                 let chain = Chain { stream, filters, shared: worker.shared.clone() };
                 drop(chain);
-                return Ok(direct(fail_reply()));
+                return Ok(direct(LocalReply::wasm_fail_stream()));
             }
         }
     }
@@ -396,7 +398,7 @@ pub async fn handle(
         return respond(chain, all, local_reply_headers(&r), Source::Fixed(r.body), &worker).await;
     }
 
-    let Some(cluster) = route.cluster.as_ref().and_then(|c| worker.env.clusters.get(c)) else {
+    let Some(cluster) = route.cluster.as_ref().and_then(|c| worker.services.clusters.get(c)) else {
         return Ok(direct(reply(503, "no cluster")));
     };
     let request_headers = stream.data.borrow().request_headers.clone();
@@ -408,7 +410,7 @@ pub async fn handle(
         }
     };
     let timeout = Duration::from_millis(cluster.config.timeout_ms);
-    let send = tokio::time::timeout(timeout, worker.env.upstream.send(cluster, request));
+    let send = tokio::time::timeout(timeout, worker.services.upstream.send(cluster, request));
     tokio::pin!(send);
     let outcome = loop {
         tokio::select! {
@@ -490,7 +492,7 @@ async fn respond(
     seen: usize,
     head: Headers,
     source: Source,
-    worker: &Rc<Worker>,
+    worker: &Rc<Frontend>,
 ) -> Result<Response<HostBody>, StreamReset> {
     respond_inner(chain, seen, head, source, Some(worker.clone())).await
 }
@@ -502,7 +504,7 @@ async fn respond_inner(
     seen: usize,
     head: Headers,
     source: Source,
-    worker: Option<Rc<Worker>>,
+    worker: Option<Rc<Frontend>>,
 ) -> Result<Response<HostBody>, StreamReset> {
     chain.stream.data.borrow_mut().response_headers = head;
     let eos = source.is_empty();

@@ -10,9 +10,9 @@ use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::body::HostBody;
 use crate::http::LocalExec;
-use crate::http::body::HostBody;
-use crate::http::upstream::read_frame;
+use crate::services::upstream::read_frame;
 
 /// What an HTTP/2 request carries after its headers.
 #[derive(Debug, Clone, Default)]

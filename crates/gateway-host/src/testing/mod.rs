@@ -15,6 +15,7 @@ mod plugin_build;
 mod redis_cluster;
 mod redis_server;
 mod upstream;
+mod wait;
 
 pub use client::{HttpResponse, http_get, http_request};
 pub use h2c::{H2Request, H2Response, h2c_request};
@@ -22,24 +23,8 @@ pub use plugin_build::{plugin_wasm, workspace_root};
 pub use redis_cluster::{RedisCluster, RedisProxy, envoy_binary};
 pub use redis_server::{RedisServer, RedisValue};
 pub use upstream::{TestRequest, TestResponse, TestUpstream};
+pub use wait::{free_port, wait_for};
 
-use std::time::{Duration, Instant};
-
-/// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
-}
-
-/// Polls `check` until it returns `Some` or `timeout` passes.
-pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// Encodes header pairs in the proxy-wasm map serialization (for tests that hand maps to
+/// host calls directly).
+pub use crate::abi::encode_pairs;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::testing::{RedisServer, RedisValue, free_port, wait_for};
+use super::redis_server::{RedisServer, RedisValue};
+use super::wait::{free_port, wait_for};
 
 /// Six `redis-server`s in cluster mode: masters first, then their replicas.
 pub struct RedisCluster {
@@ -250,9 +251,14 @@ fn redis_ping(port: u16) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    if s.write_all(b"*2\r\n$3\r\nGET\r\n$5\r\nprobe\r\n").is_err() {
+    if s.write_all(&resp_codec::encode_command(&["GET", "probe"])).is_err() {
         return false;
     }
     let mut buf = [0u8; 64];
-    matches!(s.read(&mut buf), Ok(n) if n > 0 && (buf[0] == b'$' || buf[0] == b'+'))
+    let Ok(n) = s.read(&mut buf) else { return false };
+    // Any bulk (nil included) or status reply; an error reply means no upstream yet.
+    matches!(
+        resp_codec::decode(&buf[..n]),
+        Ok(Some((resp_codec::Frame::Bulk(_) | resp_codec::Frame::Nil | resp_codec::Frame::Status(_), _)))
+    )
 }

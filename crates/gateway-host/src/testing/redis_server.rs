@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use crate::redis::resp;
+use resp_codec::Frame;
+
+use super::wait::{free_port, wait_for};
 
 /// A running `redis-server` child process.
 #[derive(Debug)]
@@ -20,7 +22,7 @@ pub struct RedisServer {
     args: Vec<String>,
 }
 
-/// A decoded RESP2 reply.
+/// A decoded reply, bulk strings as (lossy) text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RedisValue {
     Nil,
@@ -35,12 +37,12 @@ impl RedisServer {
     /// Starts `redis-server --port P --bind 127.0.0.1 --save '' --appendonly no` on a free port
     /// and waits until it answers PING.
     pub fn start() -> anyhow::Result<RedisServer> {
-        Self::start_inner(crate::testing::free_port(), None)
+        Self::start_inner(free_port(), None)
     }
 
     /// Like `start`, with `--requirepass`.
     pub fn start_with_password(password: &str) -> anyhow::Result<RedisServer> {
-        Self::start_inner(crate::testing::free_port(), Some(password.to_string()))
+        Self::start_inner(free_port(), Some(password.to_string()))
     }
 
     /// Like `start`, with extra `redis-server` arguments (e.g. `["--cluster-enabled", "yes"]`).
@@ -48,7 +50,7 @@ impl RedisServer {
         let mut last = None;
         for _ in 0..5 {
             let mut server = RedisServer {
-                port: crate::testing::free_port(),
+                port: free_port(),
                 password: None,
                 child: None,
                 args: args.iter().map(|a| a.to_string()).collect(),
@@ -72,7 +74,7 @@ impl RedisServer {
                 Ok(()) => return Ok(server),
                 Err(e) => last = Some(e),
             }
-            port = crate::testing::free_port();
+            port = free_port();
         }
         Err(last.unwrap_or_else(|| anyhow!("redis-server did not start")))
     }
@@ -98,7 +100,7 @@ impl RedisServer {
         self.child = Some(child);
         // Ready when PING answers and the server on the port is our child (not another
         // test's server that got the same port).
-        let ready = crate::testing::wait_for(Duration::from_secs(10), || {
+        let ready = wait_for(Duration::from_secs(10), || {
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(_)) = c.try_wait()
             {
@@ -212,16 +214,16 @@ impl Drop for RedisServer {
 
 fn round_trip(stream: &mut TcpStream, args: &[&[u8]]) -> anyhow::Result<RedisValue> {
     let frame = read_frame(stream, args)?;
-    parse(&frame).map(|(v, _)| v)
+    Ok(RedisValue::from(resp_codec::decode_exact(&frame)?))
 }
 
 /// Sends one command and reads exactly one reply frame.
 fn read_frame(stream: &mut TcpStream, args: &[&[u8]]) -> anyhow::Result<Vec<u8>> {
-    stream.write_all(&resp::command(args))?;
+    stream.write_all(&resp_codec::encode_command(args))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        if let Some(end) = resp::frame_end(&buf).map_err(|e| anyhow!(e))? {
+        if let Some((_, end)) = resp_codec::decode(&buf)? {
             buf.truncate(end);
             return Ok(buf);
         }
@@ -233,40 +235,23 @@ fn read_frame(stream: &mut TcpStream, args: &[&[u8]]) -> anyhow::Result<Vec<u8>>
     }
 }
 
-/// Parses one complete RESP2 value; returns it and the bytes consumed.
-pub fn parse(buf: &[u8]) -> anyhow::Result<(RedisValue, usize)> {
-    let le = buf.windows(2).position(|w| w == b"\r\n").ok_or_else(|| anyhow!("incomplete"))?;
-    let line = std::str::from_utf8(&buf[1..le])?;
-    let after = le + 2;
-    Ok(match buf.first() {
-        Some(b'+') => (RedisValue::Status(line.to_string()), after),
-        Some(b'-') => (RedisValue::Error(line.to_string()), after),
-        Some(b':') => (RedisValue::Int(line.parse()?), after),
-        Some(b'$') => {
-            let n: i64 = line.parse()?;
-            if n < 0 {
-                (RedisValue::Nil, after)
-            } else {
-                let end = after + n as usize;
-                let s = String::from_utf8_lossy(&buf[after..end]).to_string();
-                (RedisValue::Bulk(s), end + 2)
-            }
+impl From<Frame> for RedisValue {
+    /// RESP3-only types map onto the RESP2 shapes a test compares with: booleans as 0/1,
+    /// doubles and big numbers as their text, maps as flat key/value arrays.
+    fn from(frame: Frame) -> Self {
+        match frame {
+            Frame::Nil => RedisValue::Nil,
+            Frame::Int(i) => RedisValue::Int(i),
+            Frame::Boolean(b) => RedisValue::Int(i64::from(b)),
+            Frame::Status(s) => RedisValue::Status(s),
+            Frame::Error(e) => RedisValue::Error(e),
+            Frame::Bulk(b) => RedisValue::Bulk(String::from_utf8_lossy(&b).into_owned()),
+            Frame::Double(d) => RedisValue::Bulk(d),
+            Frame::BigNumber(n) => RedisValue::Bulk(n),
+            Frame::Array(items) => RedisValue::Array(items.into_iter().map(RedisValue::from).collect()),
+            Frame::Map(pairs) => RedisValue::Array(
+                pairs.into_iter().flat_map(|(k, v)| [RedisValue::from(k), RedisValue::from(v)]).collect(),
+            ),
         }
-        Some(b'*') => {
-            let n: i64 = line.parse()?;
-            if n < 0 {
-                (RedisValue::Nil, after)
-            } else {
-                let mut at = after;
-                let mut items = Vec::new();
-                for _ in 0..n {
-                    let (v, used) = parse(&buf[at..])?;
-                    items.push(v);
-                    at += used;
-                }
-                (RedisValue::Array(items), at)
-            }
-        }
-        _ => bail!("not RESP2"),
-    })
+    }
 }

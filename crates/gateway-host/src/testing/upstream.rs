@@ -13,8 +13,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
-use crate::http::body::HostBody;
-use crate::http::upstream::read_frame;
+use crate::body::HostBody;
+use crate::services::upstream::read_frame;
 
 /// A request the upstream received.
 #[derive(Debug, Clone, Default)]

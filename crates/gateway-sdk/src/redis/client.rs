@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::codec::{self, Reply};
+use super::codec::{self, FromFrame, Pairs, Reply};
 use super::{RedisConfig, RedisError};
 use crate::abi::host;
 use crate::config::{ConfigError, ConfigPath};
@@ -137,10 +137,17 @@ impl RedisClient {
         }
     }
 
+    /// Sends a command and converts its reply to `T` ([`FromFrame`]: `i64`, `Option<Vec<u8>>`,
+    /// `Vec<Option<String>>`, tuples, [`Pairs`], ...). A reply of another type becomes
+    /// [`RedisError::UnexpectedReply`] naming the command (its first argument).
+    pub async fn query<T: FromFrame, A: AsRef<[u8]>>(&self, args: &[A]) -> Result<T, RedisError> {
+        let reply = self.command(args).await?;
+        typed(args.first().map(AsRef::as_ref).unwrap_or_default(), reply)
+    }
+
     /// `GET key`.
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, RedisError> {
-        let reply = self.command(&[b"GET".as_slice(), key.as_ref()]).await?;
-        optional_bulk("GET", reply)
+        typed(b"GET", self.command(&[b"GET".as_slice(), key.as_ref()]).await?)
     }
 
     /// `SET key value [EX s] [PX ms] [NX|XX]`. Returns whether the value was set.
@@ -151,68 +158,61 @@ impl RedisClient {
         options: SetOptions,
     ) -> Result<bool, RedisError> {
         let args = options.command(key.as_ref(), value.as_ref());
-        match self.command(&args).await? {
-            Reply::Status(_) => Ok(true),
-            Reply::Nil => Ok(false),
-            other => Err(unexpected("SET", &other)),
-        }
+        // `+OK` when set, nil when NX/XX refused.
+        Ok(typed::<Option<String>>(b"SET", self.command(&args).await?)?.is_some())
     }
 
     /// `INCR key`.
     pub async fn incr(&self, key: impl AsRef<[u8]>) -> Result<i64, RedisError> {
-        integer("INCR", self.command(&[b"INCR".as_slice(), key.as_ref()]).await?)
+        typed(b"INCR", self.command(&[b"INCR".as_slice(), key.as_ref()]).await?)
     }
 
     /// `INCRBY key delta`.
     pub async fn incrby(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64, RedisError> {
         let d = delta.to_string();
-        integer("INCRBY", self.command(&[b"INCRBY".as_slice(), key.as_ref(), d.as_bytes()]).await?)
+        typed(b"INCRBY", self.command(&[b"INCRBY".as_slice(), key.as_ref(), d.as_bytes()]).await?)
     }
 
     /// `DECRBY key delta`.
     pub async fn decrby(&self, key: impl AsRef<[u8]>, delta: i64) -> Result<i64, RedisError> {
         let d = delta.to_string();
-        integer("DECRBY", self.command(&[b"DECRBY".as_slice(), key.as_ref(), d.as_bytes()]).await?)
+        typed(b"DECRBY", self.command(&[b"DECRBY".as_slice(), key.as_ref(), d.as_bytes()]).await?)
     }
 
     /// `EXPIRE key seconds`. Returns whether the key exists.
     pub async fn expire(&self, key: impl AsRef<[u8]>, seconds: i64) -> Result<bool, RedisError> {
         let s = seconds.to_string();
-        integer("EXPIRE", self.command(&[b"EXPIRE".as_slice(), key.as_ref(), s.as_bytes()]).await?).map(|n| n == 1)
+        Ok(typed::<i64>(b"EXPIRE", self.command(&[b"EXPIRE".as_slice(), key.as_ref(), s.as_bytes()]).await?)? == 1)
     }
 
     /// `PEXPIRE key milliseconds`. Returns whether the key exists.
     pub async fn pexpire(&self, key: impl AsRef<[u8]>, millis: i64) -> Result<bool, RedisError> {
         let ms = millis.to_string();
-        integer("PEXPIRE", self.command(&[b"PEXPIRE".as_slice(), key.as_ref(), ms.as_bytes()]).await?).map(|n| n == 1)
+        Ok(typed::<i64>(b"PEXPIRE", self.command(&[b"PEXPIRE".as_slice(), key.as_ref(), ms.as_bytes()]).await?)? == 1)
     }
 
     /// `TTL key`: seconds left, -1 without expiry, -2 when the key does not exist.
     pub async fn ttl(&self, key: impl AsRef<[u8]>) -> Result<i64, RedisError> {
-        integer("TTL", self.command(&[b"TTL".as_slice(), key.as_ref()]).await?)
+        typed(b"TTL", self.command(&[b"TTL".as_slice(), key.as_ref()]).await?)
     }
 
     /// `DEL key...`. Returns how many keys existed.
     pub async fn del<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<i64, RedisError> {
         let mut args: Vec<&[u8]> = vec![b"DEL"];
         args.extend(keys.iter().map(AsRef::as_ref));
-        integer("DEL", self.command(&args).await?)
+        typed(b"DEL", self.command(&args).await?)
     }
 
     /// `MGET key...`.
     pub async fn mget<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>, RedisError> {
         let mut args: Vec<&[u8]> = vec![b"MGET"];
         args.extend(keys.iter().map(AsRef::as_ref));
-        match self.command(&args).await? {
-            Reply::Array(items) => items.into_iter().map(|r| optional_bulk("MGET", r)).collect(),
-            other => Err(unexpected("MGET", &other)),
-        }
+        typed(b"MGET", self.command(&args).await?)
     }
 
     /// `HGET key field`.
     pub async fn hget(&self, key: impl AsRef<[u8]>, field: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>, RedisError> {
-        let reply = self.command(&[b"HGET".as_slice(), key.as_ref(), field.as_ref()]).await?;
-        optional_bulk("HGET", reply)
+        typed(b"HGET", self.command(&[b"HGET".as_slice(), key.as_ref(), field.as_ref()]).await?)
     }
 
     /// `HSET key field value [field value ...]`. Returns how many fields were added.
@@ -226,51 +226,28 @@ impl RedisClient {
             args.push(f.as_ref());
             args.push(v.as_ref());
         }
-        integer("HSET", self.command(&args).await?)
+        typed(b"HSET", self.command(&args).await?)
     }
 
     /// `HINCRBY key field delta`.
     pub async fn hincrby(&self, key: impl AsRef<[u8]>, field: impl AsRef<[u8]>, delta: i64) -> Result<i64, RedisError> {
         let d = delta.to_string();
-        integer("HINCRBY", self.command(&[b"HINCRBY".as_slice(), key.as_ref(), field.as_ref(), d.as_bytes()]).await?)
+        typed(b"HINCRBY", self.command(&[b"HINCRBY".as_slice(), key.as_ref(), field.as_ref(), d.as_bytes()]).await?)
     }
 
     /// `HGETALL key` as field/value pairs.
     pub async fn hgetall(&self, key: impl AsRef<[u8]>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RedisError> {
-        match self.command(&[b"HGETALL".as_slice(), key.as_ref()]).await? {
-            Reply::Array(items) => {
-                let mut out = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(f), Some(v)) = (it.next(), it.next()) {
-                    match (f, v) {
-                        (Reply::Bulk(f), Reply::Bulk(v)) => out.push((f, v)),
-                        (other, _) => return Err(unexpected("HGETALL", &other)),
-                    }
-                }
-                Ok(out)
-            }
-            other => Err(unexpected("HGETALL", &other)),
-        }
+        let Pairs(pairs) = typed(b"HGETALL", self.command(&[b"HGETALL".as_slice(), key.as_ref()]).await?)?;
+        Ok(pairs)
     }
 }
 
-pub(crate) fn unexpected(command: &str, reply: &Reply) -> RedisError {
-    RedisError::UnexpectedReply { command: command.to_string(), got: reply.kind() }
-}
-
-fn integer(command: &str, reply: Reply) -> Result<i64, RedisError> {
-    match reply {
-        Reply::Int(i) => Ok(i),
-        other => Err(unexpected(command, &other)),
-    }
-}
-
-fn optional_bulk(command: &str, reply: Reply) -> Result<Option<Vec<u8>>, RedisError> {
-    match reply {
-        Reply::Bulk(b) => Ok(Some(b)),
-        Reply::Nil => Ok(None),
-        other => Err(unexpected(command, &other)),
-    }
+/// Converts a reply to `T`; `command` (the command's name) goes into the error.
+pub(crate) fn typed<T: FromFrame>(command: &[u8], reply: Reply) -> Result<T, RedisError> {
+    T::from_frame(reply).map_err(|e| RedisError::UnexpectedReply {
+        command: String::from_utf8_lossy(command).to_ascii_uppercase(),
+        got: e.got,
+    })
 }
 
 /// Forgets which configurations were given to the host (the native test host starts clean).

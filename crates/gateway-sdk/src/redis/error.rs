@@ -30,7 +30,7 @@ pub enum RedisError {
         /// The reply type received.
         got: &'static str,
     },
-    /// The reply could not be decoded as RESP2.
+    /// The reply could not be decoded as RESP.
     Protocol(String),
 }
 

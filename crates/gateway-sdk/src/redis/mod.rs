@@ -1,4 +1,4 @@
-//! A RESP2 client that rides Higress's Redis host calls: typed commands, concurrent calls,
+//! A RESP client that rides Higress's Redis host calls: typed commands, concurrent calls,
 //! scripts (EVALSHA with an EVAL fallback) and the `redis` configuration block.
 //!
 //! Each command is one host call; the host pipelines them on a connection shared by every
@@ -13,7 +13,7 @@ mod script;
 #[cfg(feature = "testing")]
 pub(crate) use client::reset_initialized;
 pub use client::{Expiry, RedisClient, SetCondition, SetOptions};
-pub use codec::Reply;
+pub use codec::{FromFrame, Pairs, Reply};
 pub use config::RedisConfig;
 pub use error::{RedisError, Unavailable};
 pub use script::Script;

@@ -2,7 +2,8 @@
 
 use std::rc::Rc;
 
-use super::client::RedisClient;
+use super::client::{RedisClient, typed};
+use super::codec::FromFrame;
 use super::{RedisError, Reply};
 
 /// A Lua script whose SHA-1 is computed once, at configure time.
@@ -56,6 +57,18 @@ impl Script {
             }
             other => other,
         }
+    }
+
+    /// [`Script::run`] with the reply converted to `T` (see [`FromFrame`]): a script that
+    /// returns `{allowed, remaining}` reads as `(i64, i64)` or `Vec<i64>`. A reply of another
+    /// type becomes [`RedisError::UnexpectedReply`] for `EVALSHA`.
+    pub async fn query<T: FromFrame, K: AsRef<[u8]>, A: AsRef<[u8]>>(
+        &self,
+        client: &RedisClient,
+        keys: &[K],
+        args: &[A],
+    ) -> Result<T, RedisError> {
+        typed(b"EVALSHA", self.run(client, keys, args).await?)
     }
 }
 

@@ -13,9 +13,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::body::HostBody;
 use crate::config::ClusterConfig;
-use crate::http::body::HostBody;
-use crate::vm::state::{Headers, HttpCallResponse};
+use crate::values::{Headers, HttpCallResponse};
 
 /// A configured cluster and its round-robin position.
 pub struct ClusterState {

@@ -1,41 +1,21 @@
 //! One plugin VM: a wasmtime instance with its host state, the proxy-wasm lifecycle
-//! (start, configure, HTTP contexts, callbacks), fuel accounting and trap handling.
+//! (start, configure, HTTP contexts, callbacks), fuel accounting and trap handling, and the
+//! slot that keeps one plugin's VM on a worker (recreated after a trap).
 
-pub mod memory;
-pub mod state;
-
+use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{self, UnboundedSender};
 use wasmtime::{Engine, Instance, Linker, Module, Store, StoreLimitsBuilder, WasmParams, WasmResults};
 
 use crate::abi;
-use crate::shared::SharedState;
-use crate::worker::WorkerEnv;
-use state::{CallbackData, HostState, HttpCallResponse, PluginInfo, Stream};
-
-/// Work delivered to a VM outside any other VM call.
-#[derive(Debug)]
-pub enum VmEvent {
-    RedisReply {
-        token: u32,
-        status: u32,
-        data: Vec<u8>,
-    },
-    /// `None`: the call failed or timed out (delivered with 0 headers, as Envoy does).
-    HttpCallResponse {
-        token: u32,
-        response: Option<HttpCallResponse>,
-    },
-    QueueReady {
-        root_id: u32,
-        queue_id: u32,
-    },
-    Tick,
-}
+use crate::services::Services;
+use crate::services::shared::SharedState;
+use crate::state::{CallbackData, HostState, PluginInfo, Stream};
+use crate::values::{LocalReply, LogRecord, ProcExit, VmEvent};
 
 /// A VM call that failed: a trap, a missing/mistyped export, or fuel exhaustion.
 #[derive(Debug, Clone)]
@@ -48,18 +28,6 @@ impl std::fmt::Display for VmError {
 }
 
 impl std::error::Error for VmError {}
-
-/// `proc_exit` from the guest, carried as a trap.
-#[derive(Debug)]
-pub struct ProcExit(pub i32);
-
-impl std::fmt::Display for ProcExit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "guest called proc_exit({})", self.0)
-    }
-}
-
-impl std::error::Error for ProcExit {}
 
 /// A compiled plugin ready to be instantiated on any worker.
 pub struct VmSpec {
@@ -138,14 +106,14 @@ impl PluginVm {
     pub fn start(
         spec: &VmSpec,
         shared: Arc<SharedState>,
-        worker: Rc<WorkerEnv>,
+        services: Rc<Services>,
         events: UnboundedSender<VmEvent>,
     ) -> anyhow::Result<PluginVm> {
         let name = spec.plugin.name.clone();
         let limits = StoreLimitsBuilder::new().memory_size(spec.memory_limit).build();
-        let state = HostState::new(spec.plugin.clone(), shared, worker, events, limits);
+        let state = HostState::new(spec.plugin.clone(), shared, services, events, limits);
         let mut store = Store::new(&spec.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| s.limits_mut());
         store.set_fuel(spec.fuel_per_call).map_err(wasm_err)?;
         let linker: Linker<HostState> = crate::hostcalls::linker(&spec.engine).map_err(wasm_err)?;
         let instance =
@@ -167,10 +135,10 @@ impl PluginVm {
                 Err(e) => bail!("plugin {name}: {init} failed: {e}"),
             }
         }
-        let root = vm.store.data().root_context_id;
+        let root = vm.store.data().root_context_id();
         vm.call::<(i32, i32), ()>("proxy_on_context_create", root, None, (root as i32, 0))
             .map_err(|e| anyhow!("plugin {name}: creating the root context: {e}"))?;
-        vm.store.data_mut().configuring = true;
+        vm.store.data_mut().set_configuring(true);
         let vm_config_len = spec.plugin.vm_config.len() as i32;
         let started = vm
             .call::<(i32, i32), i32>("proxy_on_vm_start", root, None, (root as i32, vm_config_len))
@@ -182,7 +150,7 @@ impl PluginVm {
         let configured = vm
             .call::<(i32, i32), i32>("proxy_on_configure", root, None, (root as i32, config_len))
             .map_err(|e| anyhow!("plugin {name}: proxy_on_configure: {e}"))?;
-        vm.store.data_mut().configuring = false;
+        vm.store.data_mut().set_configuring(false);
         if configured == Some(0) {
             bail!("plugin {name}: proxy_on_configure returned false (configuration rejected){}", vm.start_log_suffix());
         }
@@ -190,7 +158,7 @@ impl PluginVm {
     }
 
     fn start_log_suffix(&self) -> String {
-        let logs = &self.store.data().start_logs;
+        let logs = self.store.data().start_logs();
         if logs.is_empty() { String::new() } else { format!(": {}", logs.join("; ")) }
     }
 
@@ -205,11 +173,11 @@ impl PluginVm {
     }
 
     pub fn plugin_name(&self) -> &str {
-        &self.store.data().plugin.name
+        &self.store.data().plugin().name
     }
 
     pub fn root_context_id(&self) -> u32 {
-        self.store.data().root_context_id
+        self.store.data().root_context_id()
     }
 
     /// Calls an export with `effective` as the effective context. `Ok(None)` when the module
@@ -236,12 +204,12 @@ impl PluginVm {
                 return Err(VmError(msg));
             }
         };
-        self.store.data_mut().effective_context = effective;
+        self.store.data_mut().enter(effective);
         let _ = self.store.set_fuel(self.fuel_per_call);
         let result = typed.call(&mut self.store, params);
         let used = self.fuel_per_call.saturating_sub(self.store.get_fuel().unwrap_or(0));
         let state = self.store.data();
-        if let Some(stream) = attribute.and_then(|c| state.streams.get(&c)) {
+        if let Some(stream) = attribute.and_then(|c| state.stream_of(c)) {
             stream.data.borrow_mut().fuel += used;
         }
         match result {
@@ -257,8 +225,8 @@ impl PluginVm {
                 self.failed = true;
                 let msg = format!("plugin {}: wasm trap in {export}: {e:#}", self.plugin_name());
                 log::error!("{msg}");
-                state.shared.push_log(crate::shared::LogRecord {
-                    plugin: state.plugin.name.clone(),
+                state.shared().push_log(LogRecord {
+                    plugin: state.plugin().name.clone(),
                     level: log::Level::Error,
                     message: msg.clone(),
                 });
@@ -272,10 +240,8 @@ impl PluginVm {
     /// Creates an HTTP context for `stream` and returns its id.
     pub fn create_http_context(&mut self, stream: Rc<Stream>) -> Result<u32, VmError> {
         let state = self.store.data_mut();
-        let id = state.next_context_id;
-        state.next_context_id += 1;
-        state.streams.insert(id, stream);
-        let root = state.root_context_id;
+        let id = state.add_http_context(stream);
+        let root = state.root_context_id();
         self.call::<(i32, i32), ()>("proxy_on_context_create", id, Some(id), (id as i32, root as i32))?;
         Ok(id)
     }
@@ -315,17 +281,14 @@ impl PluginVm {
     /// `proxy_on_done`, `proxy_on_log`, `proxy_on_delete`; forgets the context. Its HTTP and
     /// Redis calls still complete and reach the root context, as in proxy-wasm-cpp-host.
     pub fn end_http_context(&mut self, ctx: u32) {
-        if !self.failed && self.store.data().streams.contains_key(&ctx) {
+        if !self.failed && self.store.data().stream_of(ctx).is_some() {
             let c = ctx as i32;
             let _ = self
                 .call::<i32, i32>("proxy_on_done", ctx, Some(ctx), c)
                 .and_then(|_| self.call::<i32, ()>("proxy_on_log", ctx, Some(ctx), c))
                 .and_then(|_| self.call::<i32, ()>("proxy_on_delete", ctx, Some(ctx), c));
         }
-        let state = self.store.data_mut();
-        state.streams.remove(&ctx);
-        state.redis_calls.retain(|_, c| *c != ctx);
-        state.effective_context = state.root_context_id;
+        self.store.data_mut().remove_http_context(ctx);
     }
 
     /// Runs one callback (never nested: called from the VM's event task).
@@ -336,27 +299,27 @@ impl PluginVm {
         let root = self.root_context_id();
         let result = match event {
             VmEvent::RedisReply { token, status, data } => {
-                let attribute = self.store.data_mut().redis_calls.remove(&token);
+                let attribute = self.store.data_mut().take_redis_call(token);
                 let size = data.len() as i32;
-                self.store.data_mut().callback = CallbackData::Redis(data);
+                self.store.data_mut().set_callback(CallbackData::Redis(data));
                 let r = self.call::<(i32, i32, i32, i32), ()>(
                     "proxy_on_redis_call_response",
                     root,
                     attribute,
                     (root as i32, token as i32, status as i32, size),
                 );
-                self.store.data_mut().callback = CallbackData::None;
+                self.store.data_mut().set_callback(CallbackData::None);
                 r.map(|_| ())
             }
             VmEvent::HttpCallResponse { token, response } => {
                 // As in proxy-wasm-cpp-host, an HTTP call belongs to the root context (whichever
                 // context dispatched it): the response arrives there, also after the stream
                 // that made the call ended. `ctx` only attributes the fuel.
-                let Some(ctx) = self.store.data_mut().http_calls.remove(&token) else {
+                let Some(ctx) = self.store.data_mut().take_http_call(token) else {
                     log::debug!("plugin {}: dropping response of unknown HTTP call {token}", self.plugin_name());
                     return;
                 };
-                let attribute = self.store.data().streams.contains_key(&ctx).then_some(ctx);
+                let attribute = self.store.data().stream_of(ctx).is_some().then_some(ctx);
                 let response = response.unwrap_or_default();
                 let args = (
                     root as i32,
@@ -365,10 +328,10 @@ impl PluginVm {
                     response.body.len() as i32,
                     response.trailers.len() as i32,
                 );
-                self.store.data_mut().callback = CallbackData::Http(response);
+                self.store.data_mut().set_callback(CallbackData::Http(response));
                 let r =
                     self.call::<(i32, i32, i32, i32, i32), ()>("proxy_on_http_call_response", root, attribute, args);
-                self.store.data_mut().callback = CallbackData::None;
+                self.store.data_mut().set_callback(CallbackData::None);
                 r.map(|_| ())
             }
             VmEvent::QueueReady { root_id, queue_id } => self
@@ -387,10 +350,10 @@ impl PluginVm {
 
     /// Wakes every stream of this VM with the VM-failure local reply (after a trap).
     pub fn fail_streams(&mut self) {
-        for stream in self.store.data().streams.values() {
+        for stream in self.store.data().streams() {
             let mut d = stream.data.borrow_mut();
             if d.local_reply.is_none() && !d.response_sent {
-                d.local_reply = Some(crate::http::reply::fail_reply());
+                d.local_reply = Some(LocalReply::wasm_fail_stream());
             }
             if d.response_sent {
                 d.closed = true;
@@ -398,5 +361,52 @@ impl PluginVm {
             drop(d);
             stream.notify.notify_waiters();
         }
+    }
+}
+
+/// A VM shared by the streams and the callback task of one worker.
+pub type VmRef = Rc<RefCell<PluginVm>>;
+
+/// One plugin on one worker: its current VM, recreated after a trap.
+pub struct PluginSlot {
+    spec: Arc<VmSpec>,
+    shared: Arc<SharedState>,
+    services: Rc<Services>,
+    vm: RefCell<Option<VmRef>>,
+}
+
+impl PluginSlot {
+    pub fn new(spec: Arc<VmSpec>, shared: Arc<SharedState>, services: Rc<Services>) -> PluginSlot {
+        PluginSlot { spec, shared, services, vm: RefCell::new(None) }
+    }
+
+    /// The live VM, starting a fresh one when there is none or the last one failed.
+    pub fn vm(&self) -> anyhow::Result<VmRef> {
+        if let Some(vm) = self.vm.borrow().as_ref()
+            && !vm.borrow().failed
+        {
+            return Ok(vm.clone());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let vm = PluginVm::start(&self.spec, self.shared.clone(), self.services.clone(), tx)?;
+        let vm = Rc::new(RefCell::new(vm));
+        tokio::task::spawn_local(run_events(Rc::downgrade(&vm), rx));
+        if self.vm.borrow().is_some() {
+            log::warn!("plugin {}: VM recreated after a failure", self.spec.plugin.name);
+        }
+        *self.vm.borrow_mut() = Some(vm.clone());
+        Ok(vm)
+    }
+}
+
+/// Delivers callbacks to one VM, one at a time, never inside another VM call.
+async fn run_events(vm: std::rc::Weak<RefCell<PluginVm>>, mut rx: mpsc::UnboundedReceiver<VmEvent>) {
+    while let Some(event) = rx.recv().await {
+        let Some(vm) = vm.upgrade() else { break };
+        let Ok(mut vm) = vm.try_borrow_mut() else {
+            log::error!("VM busy when delivering a callback; dropped");
+            continue;
+        };
+        vm.deliver(event);
     }
 }

@@ -4,7 +4,7 @@
 use wasmtime::{Caller, Extern, Memory};
 
 use crate::abi::status;
-use crate::vm::state::HostState;
+use crate::state::HostState;
 
 /// A host call's early exit: a `WasmResult` to return, or a trap.
 pub enum Fail {

@@ -8,44 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::vm::VmEvent;
+use crate::values::{FuelStats, LogRecord, Metric, VmEvent};
 
 /// How many log records and per-request fuel samples are kept.
 const KEEP: usize = 10_000;
-
-/// A log line written by a plugin (`proxy_log`, or WASI stdout/stderr).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogRecord {
-    pub plugin: String,
-    pub level: log::Level,
-    pub message: String,
-}
-
-/// Fuel consumed per request, summed over every plugin VM call made for it
-/// (hooks and the callbacks of calls it issued).
-#[derive(Debug, Clone, Default)]
-pub struct FuelStats {
-    pub requests: u64,
-    pub total: u64,
-    /// The most recent per-request samples (oldest first).
-    pub recent: VecDeque<u64>,
-}
-
-impl FuelStats {
-    /// Mean fuel per request over the kept samples.
-    pub fn mean(&self) -> f64 {
-        if self.recent.is_empty() { 0.0 } else { self.recent.iter().sum::<u64>() as f64 / self.recent.len() as f64 }
-    }
-}
-
-/// A metric defined by `proxy_define_metric`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Metric {
-    pub name: String,
-    /// 0 counter, 1 gauge, 2 histogram.
-    pub kind: u32,
-    pub value: i64,
-}
 
 /// A shared-data value and its CAS counter.
 type SharedValue = (Vec<u8>, u32);

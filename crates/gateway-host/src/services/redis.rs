@@ -2,8 +2,6 @@
 //! per endpoint and settings, FIFO replies, AUTH/SELECT on connect, and the op timeout that
 //! closes the connection and fails every pending call with status 1.
 
-pub mod resp;
-
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -15,8 +13,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::time::Instant;
 
-use crate::vm::VmEvent;
-use crate::vm::state::RedisSettings;
+use crate::values::RedisSettings;
+use crate::values::VmEvent;
 
 /// Status values of `proxy_on_redis_call_response`.
 pub const STATUS_OK: u32 = 0;
@@ -95,13 +93,17 @@ fn connect(endpoint: &str, settings: &RedisSettings) -> Result<Connection, Strin
     let mut preamble = Vec::new();
     if !settings.password.is_empty() {
         if settings.username.is_empty() {
-            preamble.push(resp::command(&[b"AUTH", settings.password.as_bytes()]));
+            preamble.push(resp_codec::encode_command(&[b"AUTH", settings.password.as_bytes()]));
         } else {
-            preamble.push(resp::command(&[b"AUTH", settings.username.as_bytes(), settings.password.as_bytes()]));
+            preamble.push(resp_codec::encode_command(&[
+                b"AUTH",
+                settings.username.as_bytes(),
+                settings.password.as_bytes(),
+            ]));
         }
     }
     if settings.db != 0 {
-        preamble.push(resp::command(&[b"SELECT", settings.db.to_string().as_bytes()]));
+        preamble.push(resp_codec::encode_command(&[b"SELECT", settings.db.to_string().as_bytes()]));
     }
     let (tx, rx) = unbounded_channel();
     let alive = Rc::new(Cell::new(true));
@@ -159,8 +161,8 @@ async fn run(
                     Ok(n) => {
                         buf.extend_from_slice(&chunk[..n]);
                         loop {
-                            match resp::frame_end(&buf) {
-                                Ok(Some(end)) => {
+                            match resp_codec::decode(&buf) {
+                                Ok(Some((_, end))) => {
                                     let reply: Vec<u8> = buf.drain(..end).collect();
                                     deadline = Instant::now() + timeout;
                                     match pending.pop_front() {
