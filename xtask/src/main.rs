@@ -28,7 +28,7 @@ macro_rules! commands {
     };
 }
 
-commands![build, package, push, manifest, demo, bench];
+commands![build, package, push, manifest, demo, bench, tzdata];
 
 fn help() -> String {
     let mut text = String::from("usage: cargo xtask <command> [flags]\n\ncommands:\n");

@@ -1,15 +1,20 @@
 //! Calendar periods (day, month, year) in an IANA time zone: where the period holding an
 //! instant starts and ends, daylight-saving changes included, and its name for Redis keys.
 //!
-//! The time zone database is compiled into the module (`jiff` with its bundled tzdb), so a
-//! plugin computes the same boundaries in Higress, in Envoy and in `gateway-host`, without
-//! reading the host's `/usr/share/zoneinfo`. Updating the rules means rebuilding the plugin.
+//! The zone rules are compiled into the module, so a plugin computes the same boundaries in
+//! Higress, in Envoy and in `gateway-host`, without reading the host's `/usr/share/zoneinfo`.
+//! They are generated from the IANA database by `cargo xtask tzdata` into [`tzdata`]: per zone
+//! the offsets from 2026 on and the POSIX rule that continues them, evaluated by [`tz`].
+//! Instants before 2026 follow the zone's 2026 state (the gateway's clock never goes there).
+//! Updating the rules means regenerating and rebuilding the plugin.
+
+mod tz;
+#[rustfmt::skip]
+mod tzdata;
 
 use std::fmt;
 
-use jiff::Timestamp;
-use jiff::civil::{Date, DateTime, Time};
-use jiff::tz::TimeZone;
+use tz::{DAY, ZoneRules};
 
 use gateway_sdk::config::{ConfigError, ConfigPath};
 
@@ -57,7 +62,7 @@ impl fmt::Display for CalendarUnit {
 #[derive(Clone)]
 pub struct Zone {
     name: String,
-    tz: TimeZone,
+    rules: &'static ZoneRules,
 }
 
 impl fmt::Debug for Zone {
@@ -98,10 +103,42 @@ impl Period {
     }
 }
 
+/// The UTC zone's rules (also what `Zone::default()` holds).
+static UTC_RULES: ZoneRules = ZoneRules::new(0, &[], i64::MIN, tz::Rule::fixed(0));
+
+/// The last millisecond periods are computed for (9999-12-30T22:00:00.999Z, as jiff's `Timestamp`).
+const MAX_MS: i64 = 253_402_207_200_999;
+
+/// Looks `name` up in the generated table, ignoring ASCII case as the tz database does.
+fn lookup(name: &str) -> Option<&'static ZoneRules> {
+    fn lower(s: &str) -> impl Iterator<Item = u8> + '_ {
+        s.bytes().map(|b| b.to_ascii_lowercase())
+    }
+    let i = tzdata::NAMES.binary_search_by(|(n, _)| lower(n).cmp(lower(name))).ok()?;
+    let (_, index) = tzdata::NAMES.get(i)?;
+    tzdata::ZONES.get(usize::from(*index))
+}
+
+/// Appends `n` to `out` with at least `width` digits (no formatting machinery on this path).
+fn push_padded(out: &mut String, n: u32, width: usize) {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    let mut rest = n;
+    for slot in &mut digits {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        len += 1;
+        if rest == 0 && len >= width {
+            break;
+        }
+    }
+    out.extend(digits.iter().take(len).rev().map(|&d| char::from(d)));
+}
+
 impl Zone {
     /// Coordinated Universal Time.
     pub fn utc() -> Self {
-        Zone { name: DEFAULT_TIMEZONE.to_string(), tz: TimeZone::UTC }
+        Zone { name: DEFAULT_TIMEZONE.to_string(), rules: &UTC_RULES }
     }
 
     /// Looks up an IANA name such as `Asia/Shanghai`; `at` names the field for the error.
@@ -110,9 +147,9 @@ impl Zone {
         if trimmed.is_empty() {
             return Err(at.error("must be an IANA time zone name such as `Asia/Shanghai` or `UTC`"));
         }
-        match TimeZone::get(trimmed) {
-            Ok(tz) => Ok(Zone { name: trimmed.to_string(), tz }),
-            Err(_) => Err(at.error(format!(
+        match lookup(trimmed) {
+            Some(rules) => Ok(Zone { name: trimmed.to_string(), rules }),
+            None => Err(at.error(format!(
                 "unknown time zone `{trimmed}`: use an IANA name such as `Asia/Shanghai`, `America/New_York` or `UTC`"
             ))),
         }
@@ -132,44 +169,50 @@ impl Zone {
     /// The period of `unit` holding the instant `now_ms`, or `None` for instants outside the
     /// years 1 to 9998.
     pub fn period(&self, unit: CalendarUnit, now_ms: u64) -> Option<Period> {
-        // Only offsets and civil dates are used (no `Zoned`, no `Span` arithmetic): that keeps
-        // jiff's share of the module small.
-        let now = Timestamp::from_millisecond(i64::try_from(now_ms).ok()?).ok()?;
-        let today = self.tz.to_offset(now).to_datetime(now).date();
-        let (year, month, day) = (today.year(), today.month(), today.day());
-        let next_month =
-            |y: i16, m: i8| if m == 12 { Date::new(y.checked_add(1)?, 1, 1).ok() } else { Date::new(y, m + 1, 1).ok() };
-        let (first, next, name) = match unit {
+        let now_ms = i64::try_from(now_ms).ok().filter(|&ms| ms <= MAX_MS)?;
+        let now = now_ms.div_euclid(1000);
+        let today = (now + i64::from(self.rules.offset_at(now))).div_euclid(DAY);
+        let (year, month, day) = tz::civil_from_days(today);
+        let next_month = |y: i64, m: u32| if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        let mut name = String::with_capacity(10);
+        push_padded(&mut name, u32::try_from(year).ok()?, 4);
+        let (first, next) = match unit {
             CalendarUnit::Day => {
-                let next = if day < today.days_in_month() {
-                    Date::new(year, month, day + 1).ok()?
-                } else {
-                    next_month(year, month)?
-                };
-                (today, next, format!("{year:04}-{month:02}-{day:02}"))
+                name.push('-');
+                push_padded(&mut name, month, 2);
+                name.push('-');
+                push_padded(&mut name, day, 2);
+                let (y, m) = next_month(year, month);
+                let next = if day < tz::days_in_month(year, month) { (year, month, day + 1) } else { (y, m, 1) };
+                ((year, month, day), next)
             }
             CalendarUnit::Month => {
-                (Date::new(year, month, 1).ok()?, next_month(year, month)?, format!("{year:04}-{month:02}"))
+                name.push('-');
+                push_padded(&mut name, month, 2);
+                let (y, m) = next_month(year, month);
+                ((year, month, 1), (y, m, 1))
             }
-            CalendarUnit::Year => {
-                (Date::new(year, 1, 1).ok()?, Date::new(year.checked_add(1)?, 1, 1).ok()?, format!("{year:04}"))
-            }
+            CalendarUnit::Year => ((year, 1, 1), (year + 1, 1, 1)),
         };
         Some(Period { name, start_ms: self.midnight_ms(first)?, end_ms: self.midnight_ms(next)? })
     }
 
     /// The first instant of `date` in this zone (local midnight, or the end of a
     /// daylight-saving gap when midnight is skipped; the first of two midnights in a fold).
-    fn midnight_ms(&self, date: Date) -> Option<u64> {
-        let midnight = DateTime::from_parts(date, Time::midnight());
-        let start = self.tz.to_ambiguous_timestamp(midnight).compatible().ok()?;
-        u64::try_from(start.as_millisecond()).ok()
+    fn midnight_ms(&self, (year, month, day): (i64, u32, u32)) -> Option<u64> {
+        if !(1..=9999).contains(&year) {
+            return None;
+        }
+        let start = self.rules.instant_of_local(tz::days_from_civil(year, month, day) * DAY);
+        let ms = start.checked_mul(1000).filter(|&ms| ms <= MAX_MS)?;
+        u64::try_from(ms).ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::Timestamp;
 
     fn zone(name: &str) -> Zone {
         Zone::parse(name, &ConfigPath::root("t").field("timezone")).unwrap()
