@@ -1,7 +1,10 @@
 //! `cargo xtask bench`: per plugin, module bytes, wasm instructions (fuel) and Redis commands per
-//! request of each kind (allowed / rejected, cache miss / hit), counted on a local gateway and
-//! written to docs/benchmarks.md. Counts and ratios only: nothing is timed.
+//! request of each kind (allowed / rejected, cache miss / hit), counted on a local gateway, then
+//! requests/s and latency per route under wrk ([`load`]), beside the Go-built
+//! `gpustack-rate-limit` ([`go`]); written to docs/benchmarks.md.
 
+mod go;
+mod load;
 mod redis;
 
 use std::collections::BTreeMap;
@@ -18,16 +21,19 @@ use redis::{Counts, RedisCounter, Split};
 
 pub const ABOUT: &str = "count wasm instructions and Redis commands per request of each plugin";
 pub const USAGE: &str = "\
-usage: cargo xtask bench [--requests N] [--no-write]
+usage: cargo xtask bench [--requests N] [--seconds S] [--no-write]
 
   --requests N  requests per measured row, sent one at a time (default 200, at most 10000)
-  --no-write    print the table only; leave docs/benchmarks.md alone
+  --seconds S   seconds of wrk load per timed row (default 5, at most 60; 0 skips the timed rows)
+  --no-write    print the tables only; leave docs/benchmarks.md alone
 
 Builds cluster-rate-limit, token-limit and cookie-cache (wasm-opt'd when installed) and gateway-host,
 starts redis-server, the demo upstream and one gateway (one worker, an admin listener) with a route
 per plugin configuration. For each kind of request it sends N requests over HTTP/1.1, checks every
 status (a mismatch fails the run), and diffs the gateway's fuel counters (GET /stats) and Redis's
-INFO commandstats. The table replaces the marked section of docs/benchmarks.md.";
+INFO commandstats. Then wrk loads one route at a time (no plugin, hello-redis, each plugin, the
+Go-built gpustack-rate-limit) for requests/s and p50/p99. The tables replace the marked section of
+docs/benchmarks.md.";
 
 /// The document the table is written into, between [`BEGIN`] and [`END`].
 const DOC: &str = "docs/benchmarks.md";
@@ -37,7 +43,10 @@ const END: &str = "<!-- xtask bench: end -->";
 const DEFAULT_REQUESTS: u64 = 200;
 /// The rate-limit rows reuse one counter per request; the over-limit cache keeps 10,000 per worker.
 const MAX_REQUESTS: u64 = 10_000;
-const PLUGINS: [&str; 3] = ["cluster-rate-limit", "token-limit", "cookie-cache"];
+const PLUGINS: [&str; 4] = ["cluster-rate-limit", "token-limit", "cookie-cache", "hello-redis"];
+const DEFAULT_SECONDS: u64 = 5;
+/// Keep-alive connections wrk keeps busy in a timed row.
+const CONNECTIONS: u64 = 8;
 /// The longest window a quota may have: the rate-limit rows never straddle a window reset.
 const LONG_WINDOW_SECONDS: u64 = 366 * 24 * 3600;
 /// A token quota no phase can exhaust.
@@ -67,8 +76,16 @@ fn rate_limited(i: usize) -> Probe {
     Probe::get("/rate-limit".into(), vec![("x-bench-key", format!("k{i}"))])
 }
 
+fn go_rate_limited(i: usize) -> Probe {
+    Probe::get("/go-rate-limit".into(), vec![("x-bench-key", format!("k{i}"))])
+}
+
 fn cached_page(i: usize) -> Probe {
-    Probe::get(format!("/cookie-cache/page/{i}"), vec![("cookie", "sid=bench".into())])
+    cached_page_named(&i.to_string())
+}
+
+fn cached_page_named(page: &str) -> Probe {
+    Probe::get(format!("/cookie-cache/page/{page}"), vec![("cookie", "sid=bench".into())])
 }
 
 /// N requests of one kind, all expected to get the same answer.
@@ -84,7 +101,7 @@ struct Phase {
 
 /// In order: each rate-limit row reuses the counters the row before it filled, and the cache
 /// hits read the entries the misses stored.
-const PHASES: [Phase; 8] = [
+const PHASES: [Phase; 9] = [
     Phase {
         plugin: None,
         kind: "no plugin (route without filters)",
@@ -116,8 +133,8 @@ const PHASES: [Phase; 8] = [
     },
     Phase {
         plugin: Some("token-limit"),
-        kind: "rejected",
-        status: 429,
+        kind: "rejected (413: the request exceeds the whole quota)",
+        status: 413,
         cache_status: None,
         probe: |_| Probe::chat("token-rejected"),
     },
@@ -129,6 +146,7 @@ const PHASES: [Phase; 8] = [
         probe: cached_page,
     },
     Phase { plugin: Some("cookie-cache"), kind: "hit", status: 200, cache_status: Some("; hit"), probe: cached_page },
+    Phase { plugin: Some(go::NAME), kind: "allowed (Go, wasm-go SDK)", status: 200, cache_status: None, probe: go_rate_limited },
 ];
 
 /// Requests sent before measuring, so one-time costs (Redis connection, script loading, first
@@ -142,8 +160,27 @@ fn warm_up_probes() -> Vec<(Probe, u16)> {
         (Probe::get("/rate-limit".into(), key()), 429),
         (Probe::get("/rate-limit".into(), key()), 429),
         (Probe::chat("token-allowed"), 200),
-        (Probe::chat("token-rejected"), 429),
+        (Probe::chat("token-rejected"), 413),
         (page(), 200),
+        (Probe::get("/go-rate-limit".into(), key()), 200),
+        (Probe::get("/hello".into(), Vec::new()), 200),
+        (Probe::get("/open-rate-limit".into(), key()), 200),
+    ]
+}
+
+/// The routes under wrk load, the no-plugin one first. Every one answers 200: the limits are
+/// out of reach, and the cookie-cache page is stored before its row.
+fn load_targets() -> Vec<load::Target> {
+    let key = || vec![("x-bench-key", "load".to_string())];
+    let chat = Probe::chat("token-allowed");
+    let target = |label: &str, path: &str, headers| load::Target { label: label.into(), path: path.into(), headers, body: None };
+    vec![
+        target("no plugin", "/baseline/load", Vec::new()),
+        target("hello-redis (INCR + EXPIRE)", "/hello", Vec::new()),
+        target("cluster-rate-limit, allowed (1 EVALSHA)", "/open-rate-limit", key()),
+        load::Target { label: "token-limit, allowed (2 EVALSHA)".into(), path: chat.path, headers: chat.headers, body: chat.body },
+        target("cookie-cache, hit (1 EVALSHA)", "/cookie-cache/page/load", vec![("cookie", "sid=bench".into())]),
+        target("gpustack-rate-limit (Go), allowed, the same limit", "/go-rate-limit", key()),
     ]
 }
 
@@ -167,6 +204,11 @@ pub fn run(mut flags: Flags) -> Result<()> {
     if !(1..=MAX_REQUESTS).contains(&requests) {
         bail!("--requests must be between 1 and {MAX_REQUESTS}");
     }
+    let seconds: u64 =
+        flags.value("--seconds")?.map(|n| n.parse()).transpose().context("--seconds")?.unwrap_or(DEFAULT_SECONDS);
+    if seconds > 60 {
+        bail!("--seconds must be at most 60");
+    }
     let write = !flags.switch("--no-write");
     flags.finish()?;
 
@@ -177,7 +219,10 @@ pub fn run(mut flags: Flags) -> Result<()> {
     }
     let built = build(&ws, &plugins, true)?;
     let host_binary = local_gateway::build_gateway_host(&ws)?;
-    let module_bytes: BTreeMap<&str, usize> = PLUGINS.iter().copied().zip(built.iter().map(|b| b.bytes.len())).collect();
+    let mut module_bytes: BTreeMap<&str, usize> =
+        PLUGINS.iter().copied().zip(built.iter().map(|b| b.bytes.len())).collect();
+    let go_module = go::module()?;
+    module_bytes.insert(go::NAME, usize::try_from(std::fs::metadata(&go_module)?.len())?);
 
     let dir = ws.target_dir.join("bench");
     std::fs::create_dir_all(&dir)?;
@@ -197,8 +242,11 @@ pub fn run(mut flags: Flags) -> Result<()> {
         let config = local_gateway::default_config(plugin)?;
         match plugin.name.as_str() {
             "cluster-rate-limit" => {
-                gateway.add_plugin(&plugin.name, &module.wasm, rate_limit_config(config));
+                gateway.add_plugin(&plugin.name, &module.wasm, rate_limit_config(config.clone(), 1));
                 gateway.add_route("rate-limit", "/rate-limit", &[&plugin.name]);
+                let open = "cluster-rate-limit-open";
+                gateway.add_plugin(open, &module.wasm, rate_limit_config(config, HUGE_QUOTA));
+                gateway.add_route(open, "/open-rate-limit", &[open]);
             }
             "token-limit" => {
                 for (route, quota) in [("token-allowed", HUGE_QUOTA), ("token-rejected", 1)] {
@@ -207,12 +255,18 @@ pub fn run(mut flags: Flags) -> Result<()> {
                     gateway.add_route(route, &format!("/v1/{route}/"), &[&instance]);
                 }
             }
+            "hello-redis" => {
+                gateway.add_plugin(&plugin.name, &module.wasm, config);
+                gateway.add_route(&plugin.name, "/hello", &[&plugin.name]);
+            }
             _ => {
                 gateway.add_plugin(&plugin.name, &module.wasm, config);
                 gateway.add_route(&plugin.name, &format!("/{}", plugin.name), &[&plugin.name]);
             }
         }
     }
+    gateway.add_plugin(go::NAME, &go_module, go::config(HUGE_QUOTA));
+    gateway.add_route(go::NAME, "/go-rate-limit", &[go::NAME]);
     let (_gateway_process, _) = gateway.start(&host_binary, &dir)?;
     let bench = Bench::new(gateway.port, gateway.admin_port.unwrap_or_default(), counter);
 
@@ -226,13 +280,32 @@ pub fn run(mut flags: Flags) -> Result<()> {
         rows.push(bench.measure(phase, requests)?);
     }
 
+    let load = load::Load { seconds, connections: CONNECTIONS };
+    let mut timed = Vec::new();
+    if seconds > 0 {
+        // The cookie-cache row reads a stored page.
+        bench.send(&cached_page_named("load"), 200, None)?;
+        bench.send(&cached_page_named("load"), 200, Some("; hit"))?;
+        for target in load_targets() {
+            eprintln!("bench: wrk {} ({seconds} s)", target.label);
+            timed.push((target.label.clone(), load::run(gateway.port, &target, load, &dir)?));
+        }
+        bench.send(&cached_page_named("load"), 200, Some("; hit")).context("cookie-cache after its timed row")?;
+    }
+
     let rustc = command_output("rustc", &["--version"])?;
-    let command = if requests == DEFAULT_REQUESTS {
-        "cargo xtask bench".to_string()
-    } else {
-        format!("cargo xtask bench --requests {requests}")
-    };
-    let section = render(&rows, &module_bytes, &command, &today(), &rustc, requests);
+    let mut command = "cargo xtask bench".to_string();
+    if requests != DEFAULT_REQUESTS {
+        command.push_str(&format!(" --requests {requests}"));
+    }
+    if seconds != DEFAULT_SECONDS {
+        command.push_str(&format!(" --seconds {seconds}"));
+    }
+    let mut section = render(&rows, &module_bytes, &command, &today(), &rustc, requests);
+    if !timed.is_empty() {
+        section.push('\n');
+        section.push_str(&load::render(&timed, load));
+    }
     println!("{section}");
     if write {
         let path = ws.root.join(DOC);
@@ -245,14 +318,14 @@ pub fn run(mut flags: Flags) -> Result<()> {
 
 /// cluster-rate-limit: quota 1 per request key (header `x-bench-key`) in one long window. The
 /// first request of a key is allowed, the second rejected by Redis, later ones by the local cache.
-fn rate_limit_config(mut config: Value) -> Value {
+fn rate_limit_config(mut config: Value, quota: u64) -> Value {
     if let Some(obj) = config.as_object_mut() {
         obj.remove("global_threshold");
         obj.insert(
             "rule_items".into(),
             json!([{
                 "limit_by_per_header": "x-bench-key",
-                "limit_keys": [{"key": "*", "windows": [{"seconds": LONG_WINDOW_SECONDS, "quota": 1}]}]
+                "limit_keys": [{"key": "*", "windows": [{"seconds": LONG_WINDOW_SECONDS, "quota": quota}]}]
             }]),
         );
     }
@@ -530,7 +603,7 @@ mod tests {
             "limit_keys": [{"key": "*", "token_per_minute": 100_000, "token_per_day": 2_000_000}]}]});
         let config = token_quota(config, 1);
         assert_eq!(config["rule_items"][0]["limit_keys"][0], json!({"key": "*", "token_per_minute": 1, "token_per_day": 1}));
-        let config = rate_limit_config(json!({"rule_name": "default", "global_threshold": {"query_per_second": 100}}));
+        let config = rate_limit_config(json!({"rule_name": "default", "global_threshold": {"query_per_second": 100}}), 1);
         assert!(config.get("global_threshold").is_none());
         assert_eq!(config["rule_items"][0]["limit_keys"][0]["windows"][0]["quota"], 1);
         assert_eq!(config["rule_name"], "default");

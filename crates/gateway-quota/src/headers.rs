@@ -4,6 +4,7 @@
 //! Higress's `X-RateLimit-Limit` / `X-RateLimit-Remaining` / `X-RateLimit-Reset`.
 
 use super::store::{Outcome, WindowStatus};
+use super::window::push_u64;
 
 /// The `RateLimit-Policy` field name.
 pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
@@ -37,27 +38,41 @@ impl Default for HeaderOptions {
 
 /// `RateLimit-Policy`: one item per window, e.g. `"1s";q=10;w=1, "1h";q=1000;w=3600`.
 pub fn policy_field(windows: &[WindowStatus], unit: Option<&str>) -> String {
-    windows
-        .iter()
-        .map(|w| {
-            let mut item = format!("\"{}\";q={}", w.window.name(), w.window.quota);
-            if let Some(u) = unit {
-                item.push_str(&format!(";qu=\"{}\"", sf_string(u)));
-            }
-            item.push_str(&format!(";w={}", w.period_ms / 1000));
-            item
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(32 * windows.len());
+    for (i, w) in windows.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('"');
+        w.window.push_name(&mut out);
+        out.push_str("\";q=");
+        push_u64(&mut out, w.window.quota);
+        if let Some(u) = unit {
+            out.push_str(";qu=\"");
+            out.push_str(&sf_string(u));
+            out.push('"');
+        }
+        out.push_str(";w=");
+        push_u64(&mut out, w.period_ms / 1000);
+    }
+    out
 }
 
 /// `RateLimit`: one item per window with `r` (remaining) and `t` (seconds until reset).
 pub fn ratelimit_field(windows: &[WindowStatus]) -> String {
-    windows
-        .iter()
-        .map(|w| format!("\"{}\";r={};t={}", w.window.name(), w.remaining(), w.reset_seconds()))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(32 * windows.len());
+    for (i, w) in windows.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('"');
+        w.window.push_name(&mut out);
+        out.push_str("\";r=");
+        push_u64(&mut out, w.remaining());
+        out.push_str(";t=");
+        push_u64(&mut out, w.reset_seconds());
+    }
+    out
 }
 
 /// `Retry-After` seconds for a rejection: the largest `t` among the windows that are full,
@@ -77,8 +92,8 @@ pub fn admitted_headers(outcome: &Outcome, options: HeaderOptions) -> Vec<(Strin
         out.push((RATELIMIT.to_string(), ratelimit_field(&outcome.windows)));
     }
     if let Some(w) = outcome.tightest().filter(|_| options.higress) {
-        out.push((X_RATELIMIT_LIMIT.to_string(), w.window.quota.to_string()));
-        out.push((X_RATELIMIT_REMAINING.to_string(), w.remaining().to_string()));
+        out.push((X_RATELIMIT_LIMIT.to_string(), decimal(w.window.quota)));
+        out.push((X_RATELIMIT_REMAINING.to_string(), decimal(w.remaining())));
     }
     out
 }
@@ -88,8 +103,14 @@ pub fn admitted_headers(outcome: &Outcome, options: HeaderOptions) -> Vec<(Strin
 pub fn rejected_headers(outcome: &Outcome, options: HeaderOptions) -> Vec<(String, String)> {
     let mut out = admitted_headers(outcome, options);
     let retry = retry_after_seconds(outcome);
-    out.push((RETRY_AFTER.to_string(), retry.to_string()));
-    out.push((X_RATELIMIT_RESET.to_string(), higress_reset_seconds(outcome).to_string()));
+    out.push((RETRY_AFTER.to_string(), decimal(retry)));
+    out.push((X_RATELIMIT_RESET.to_string(), decimal(higress_reset_seconds(outcome))));
+    out
+}
+
+fn decimal(n: u64) -> String {
+    let mut out = String::with_capacity(20);
+    push_u64(&mut out, n);
     out
 }
 

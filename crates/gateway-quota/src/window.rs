@@ -61,25 +61,38 @@ impl Window {
     /// `<n>s`, `<n>m`, `<n>h` or `<n>d` for whole multiples; `day`, `month` or `year` for
     /// calendar windows.
     pub fn name(&self) -> String {
+        let mut out = String::with_capacity(8);
+        self.push_name(&mut out);
+        out
+    }
+
+    /// Appends [`Window::name`] to `out` (built by hand: it is on every request's path).
+    pub(crate) fn push_name(&self, out: &mut String) {
         let s = match &self.span {
             Span::Seconds(s) => *s,
-            Span::Calendar(unit, _) => return unit.as_str().to_string(),
+            Span::Calendar(unit, _) => return out.push_str(unit.as_str()),
         };
-        if s.is_multiple_of(86_400) {
-            format!("{}d", s / 86_400)
+        let (n, suffix) = if s.is_multiple_of(86_400) {
+            (s / 86_400, 'd')
         } else if s.is_multiple_of(3600) {
-            format!("{}h", s / 3600)
+            (s / 3600, 'h')
         } else if s.is_multiple_of(60) {
-            format!("{}m", s / 60)
+            (s / 60, 'm')
         } else {
-            format!("{s}s")
-        }
+            (s, 's')
+        };
+        push_u64(out, n);
+        out.push(suffix);
     }
 
     /// The part of a counter's key that names the window: its seconds, or the calendar unit.
     pub fn key_name(&self) -> String {
         match &self.span {
-            Span::Seconds(s) => s.to_string(),
+            Span::Seconds(s) => {
+                let mut out = String::with_capacity(8);
+                push_u64(&mut out, *s);
+                out
+            }
             Span::Calendar(unit, _) => unit.as_str().to_string(),
         }
     }
@@ -97,7 +110,9 @@ impl Window {
         let len = self.millis().max(1);
         let index = now_ms / len;
         let start_ms = index.saturating_mul(len);
-        Period { name: index.to_string(), start_ms, end_ms: start_ms.saturating_add(len) }
+        let mut name = String::with_capacity(20);
+        push_u64(&mut name, index);
+        Period { name, start_ms, end_ms: start_ms.saturating_add(len) }
     }
 
     /// Builds the windows of one configuration entry from `(field name, seconds, value)`
@@ -181,6 +196,22 @@ pub enum Algorithm {
 /// Sub-buckets per sliding window.
 pub const SLIDING_BUCKETS: u64 = 10;
 
+/// Appends `n` in decimal to `out`, without the formatting machinery (request paths use it).
+pub(crate) fn push_u64(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    let mut rest = n;
+    for slot in &mut digits {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        len += 1;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits.iter().take(len).rev().map(|&d| char::from(d)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +223,11 @@ mod tests {
         assert_eq!(Window::new(7200, 1).name(), "2h");
         assert_eq!(Window::new(86_400, 1).name(), "1d");
         assert_eq!(Window::new(90, 1).name(), "90s");
+        for n in [0, 7, 10, 99, 100, 12_345, u64::MAX] {
+            let mut out = String::from("x");
+            push_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
     }
 
     #[test]
