@@ -3,9 +3,10 @@
 
 pub use resp_codec::{DecodeError, FromFrame, Pairs, ProtocolError, Unexpected, encode_command};
 
-/// One decoded reply (the codec's frame). Error replies (`-ERR ...`) are [`Reply::Error`]
-/// here; the client turns them into [`crate::redis::RedisError::Reply`].
-pub type Reply = resp_codec::Frame;
+/// One decoded reply (the codec's frame, re-exported so `use Reply::{Array, Int}` works).
+/// Error replies (`-ERR ...`) are `Reply::Error` here; the client turns them into
+/// [`crate::redis::RedisError::Reply`].
+pub use resp_codec::Frame as Reply;
 
 /// Decodes exactly one reply from `buf` (what the host hands over in a Redis callback).
 pub fn decode_reply(buf: &[u8]) -> Result<Reply, DecodeError> {
