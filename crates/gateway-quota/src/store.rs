@@ -239,10 +239,8 @@ impl QuotaStore {
             return Ok(());
         }
         let (keys, args) = reservation.settle_plan(delta);
-        match self.settle.run(&self.client, &keys, &args).await? {
-            Reply::Array(_) => Ok(()),
-            other => Err(RedisError::UnexpectedReply { command: "settle script".to_string(), got: other.kind() }),
-        }
+        // The counts after settling (-1 for a counter whose period is over).
+        self.settle.query::<Vec<i64>, _, _>(&self.client, &keys, &args).await.map(|_| ())
     }
 
     /// The check script (KEYS and ARGV as in [`CheckPlan`]).
@@ -283,14 +281,7 @@ impl CheckPlan {
     /// Interprets the check script's reply.
     pub fn outcome(&self, reply: Reply) -> Result<Outcome, RedisError> {
         let bad = |why: &str| RedisError::Protocol(format!("quota check script: {why}"));
-        let Reply::Array(items) = reply else { return Err(bad("expected an array")) };
-        let ints: Vec<i64> = items
-            .into_iter()
-            .map(|r| match r {
-                Reply::Int(i) => Ok(i),
-                _ => Err(bad("expected integers")),
-            })
-            .collect::<Result<_, _>>()?;
+        let ints: Vec<i64> = reply.into_typed().map_err(|e| bad(&format!("expected an array of integers ({e})")))?;
         let mut it = ints.into_iter();
         let rejected = it.next().ok_or_else(|| bad("empty reply"))?;
         let mut windows = Vec::with_capacity(self.windows.len());

@@ -92,27 +92,23 @@ impl Storage {
     pub async fn lookup(&self, keys: &CacheKeys, now_ms: u64, token: &str, lock_ms: u64) -> Result<Found, RedisError> {
         let now = now_ms.to_string();
         let lock = lock_ms.to_string();
+        // {entry or false, state}: state 1 = we hold the lock, 2 = a hit-for-pass marker.
         let result = self
             .lookup
-            .run(self.guarded.client(), &[&keys.entry, &keys.lock], &[now.as_str(), token, lock.as_str()])
+            .query::<Vec<Reply>, _, _>(
+                self.guarded.client(),
+                &[&keys.entry, &keys.lock],
+                &[now.as_str(), token, lock.as_str()],
+            )
             .await;
         self.guarded.record(&result);
-        match result? {
-            Reply::Array(items) => {
-                let mut it = items.into_iter();
-                let entry = match it.next() {
-                    Some(Reply::Bulk(b)) => Some(b),
-                    _ => None,
-                };
-                let state = it.next();
-                Ok(Found {
-                    entry,
-                    locked: matches!(state, Some(Reply::Int(1))),
-                    pass: matches!(state, Some(Reply::Int(2))),
-                })
-            }
-            other => Err(RedisError::UnexpectedReply { command: "EVALSHA lookup".into(), got: other.kind() }),
-        }
+        let mut it = result?.into_iter();
+        let entry = match it.next() {
+            Some(Reply::Bulk(b)) => Some(b),
+            _ => None,
+        };
+        let state = it.next();
+        Ok(Found { entry, locked: matches!(state, Some(Reply::Int(1))), pass: matches!(state, Some(Reply::Int(2))) })
     }
 
     /// Stores an entry for `expiry_ms` and releases the lock when `token` holds it.
