@@ -38,28 +38,33 @@ impl Default for HeaderOptions {
 
 /// `RateLimit-Policy`: one item per window, e.g. `"1s";q=10;w=1, "1h";q=1000;w=3600`.
 pub fn policy_field(windows: &[WindowStatus], unit: Option<&str>) -> String {
-    let mut out = String::with_capacity(32 * windows.len());
-    for (i, w) in windows.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push('"');
-        w.window.push_name(&mut out);
-        out.push_str("\";q=");
-        push_u64(&mut out, w.window.quota);
-        if let Some(u) = unit {
+    let unit = unit.map(sf_string);
+    items(windows, |out, w| {
+        out.push_str(";q=");
+        push_u64(out, w.window.quota);
+        if let Some(u) = &unit {
             out.push_str(";qu=\"");
-            out.push_str(&sf_string(u));
+            out.push_str(u);
             out.push('"');
         }
         out.push_str(";w=");
-        push_u64(&mut out, w.period_ms / 1000);
-    }
-    out
+        push_u64(out, w.period_ms / 1000);
+    })
 }
 
 /// `RateLimit`: one item per window with `r` (remaining) and `t` (seconds until reset).
 pub fn ratelimit_field(windows: &[WindowStatus]) -> String {
+    items(windows, |out, w| {
+        out.push_str(";r=");
+        push_u64(out, w.remaining());
+        out.push_str(";t=");
+        push_u64(out, w.reset_seconds());
+    })
+}
+
+/// A structured-field list: per window `"<name>"` followed by what `params` writes, joined
+/// with `, `.
+fn items(windows: &[WindowStatus], mut params: impl FnMut(&mut String, &WindowStatus)) -> String {
     let mut out = String::with_capacity(32 * windows.len());
     for (i, w) in windows.iter().enumerate() {
         if i > 0 {
@@ -67,10 +72,8 @@ pub fn ratelimit_field(windows: &[WindowStatus]) -> String {
         }
         out.push('"');
         w.window.push_name(&mut out);
-        out.push_str("\";r=");
-        push_u64(&mut out, w.remaining());
-        out.push_str(";t=");
-        push_u64(&mut out, w.reset_seconds());
+        out.push('"');
+        params(&mut out, w);
     }
     out
 }

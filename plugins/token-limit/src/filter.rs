@@ -1,15 +1,16 @@
 //! The per-request hooks: pick the key, read the request body for the estimate (and add
 //! `include_usage`), admit, watch the response stream for usage, settle at the end.
 
+use gateway_quota::config::CounterNaming;
 use gateway_quota::headers::{HeaderOptions, admitted_headers, higress_reset_seconds, rejected_headers};
-use gateway_quota::higress::{AI_TOKEN_RATELIMIT_PREFIX, HigressCounter, higress_key};
+use gateway_quota::higress::AI_TOKEN_RATELIMIT_PREFIX;
 use gateway_quota::{Outcome, Window};
 use gateway_sdk::prelude::*;
 use serde_json::json;
 
 use crate::TokenLimit;
 use crate::admission::{Decision, Settled, Ticket};
-use crate::config::{DEFAULT_REJECTED_MESSAGE, Limits};
+use crate::config::DEFAULT_REJECTED_MESSAGE;
 use crate::request::{self, Estimate, EstimateRules, RequestInfo};
 use crate::scan::Scanner;
 use crate::settlement::{Costs, Ending, MissingPolicy, decide};
@@ -209,12 +210,6 @@ impl TokenFilter {
     }
 }
 
-/// The key `ai-token-ratelimit` counts `counter` in (its one window).
-fn higress_counter(rule: &str, counter: HigressCounter<'_>, windows: &[gateway_quota::Window]) -> String {
-    let seconds = windows.first().map_or(0, gateway_quota::Window::seconds);
-    higress_key(AI_TOKEN_RATELIMIT_PREFIX, rule, counter, seconds)
-}
-
 /// Sends the charges that waited for Redis, once it answers again.
 fn flush_if_due(plugin: &Shared<TokenLimit>) {
     if plugin.admission.should_flush() {
@@ -225,22 +220,12 @@ fn flush_if_due(plugin: &Shared<TokenLimit>) {
 
 impl HttpFilter for TokenFilter {
     async fn on_request_headers(&mut self, ctx: &mut HttpContext) -> Flow {
-        let target = match &self.plugin.settings.limits {
-            Limits::Keyed(selector) => selector.select(&*ctx).map(|sel| {
-                let id = match &self.plugin.settings.higress_rule_name {
-                    None => sel.counter_id(),
-                    Some(rule) => higress_counter(rule, HigressCounter::from(&sel), sel.limits),
-                };
-                (id, sel.limits.clone())
-            }),
-            Limits::Global(windows) => {
-                let id = match &self.plugin.settings.higress_rule_name {
-                    None => "global".to_string(),
-                    Some(rule) => higress_counter(rule, HigressCounter::Global, windows),
-                };
-                Some((id, windows.clone()))
-            }
+        let settings = &self.plugin.settings;
+        let naming = match &settings.higress_rule_name {
+            None => CounterNaming::Ours { scope: None, global: "global" },
+            Some(rule_name) => CounterNaming::Higress { prefix: AI_TOKEN_RATELIMIT_PREFIX, rule_name },
         };
+        let target = settings.limits.target(&*ctx, naming).map(|(id, windows)| (id, windows.to_vec()));
         if target.is_none() {
             return Flow::Continue;
         }
