@@ -283,6 +283,7 @@ pub fn run(mut flags: Flags) -> Result<()> {
     let load = load::Load { seconds, connections: CONNECTIONS };
     let mut timed = Vec::new();
     if seconds > 0 {
+        bench.redis.stop_monitoring();
         // The cookie-cache row reads a stored page.
         bench.send(&cached_page_named("load"), 200, None)?;
         bench.send(&cached_page_named("load"), 200, Some("; hit"))?;

@@ -25,6 +25,7 @@ pub mod config;
 mod context;
 mod driver;
 pub mod http_call;
+mod id_map;
 pub mod log;
 pub mod metrics;
 mod plugin;

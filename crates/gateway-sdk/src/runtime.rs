@@ -13,7 +13,7 @@
 //! restored.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::abi::host;
+use crate::id_map::IdMap;
 use crate::log::{LogLevel, write_log};
 
 /// Identifies a spawned task.
@@ -97,9 +98,9 @@ pub(crate) const TICK_MS: u32 = 10;
 
 #[derive(Default)]
 struct Runtime {
-    tasks: HashMap<TaskId, Task>,
-    waiters: HashMap<u32, Waiter>,
-    timers: HashMap<u64, Timer>,
+    tasks: IdMap<TaskId, Task>,
+    waiters: IdMap<u32, Waiter>,
+    timers: IdMap<u64, Timer>,
     next_task: TaskId,
     next_timer: u64,
     ready: Arc<ReadyQueue>,

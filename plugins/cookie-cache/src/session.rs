@@ -1,10 +1,10 @@
 //! Session decisions: what the auth service said about one session cookie (allow with identity
 //! headers, or deny), how it is stored in Redis, and how an auth response is interpreted.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// A cached auth decision for one session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     /// Whether the session may pass.
     #[serde(rename = "a")]
@@ -18,6 +18,13 @@ pub struct Decision {
     /// How long the decision is used without asking again, in milliseconds.
     #[serde(rename = "f")]
     pub fresh_ms: u64,
+}
+
+fn header_pair(pair: &serde_json::Value) -> Option<(String, String)> {
+    match pair.as_array()?.as_slice() {
+        [name, value] => Some((name.as_str()?.to_string(), value.as_str()?.to_string())),
+        _ => None,
+    }
 }
 
 /// What one auth-service answer means.
@@ -37,9 +44,21 @@ impl Decision {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Decodes a stored decision; anything malformed is `None` (treated as a miss).
+    /// Decodes a stored decision; anything malformed is `None` (treated as a miss). Read from
+    /// a JSON value rather than through a derived `Deserialize`, which would compile a second
+    /// JSON deserializer into the module for four fields.
     pub fn decode(bytes: &[u8]) -> Option<Decision> {
-        serde_json::from_slice(bytes).ok()
+        let doc: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let headers = match doc.get("h") {
+            None => Vec::new(),
+            Some(list) => list.as_array()?.iter().map(header_pair).collect::<Option<Vec<_>>>()?,
+        };
+        Some(Decision {
+            allow: doc.get("a")?.as_bool()?,
+            headers,
+            decided_at_ms: doc.get("t")?.as_u64()?,
+            fresh_ms: doc.get("f")?.as_u64()?,
+        })
     }
 
     /// Whether it is still fresh at `now_ms`.
@@ -91,6 +110,12 @@ mod tests {
         assert_eq!(Decision::decode(&d.encode()), Some(d));
         assert_eq!(Decision::decode(b"cc1 garbage"), None);
         assert_eq!(Decision::decode(b"{\"a\":1}"), None);
+        assert_eq!(
+            Decision::decode(b"{\"a\":true,\"t\":5,\"f\":6}"),
+            Some(Decision { allow: true, headers: Vec::new(), decided_at_ms: 5, fresh_ms: 6 })
+        );
+        assert_eq!(Decision::decode(b"{\"a\":true,\"h\":[[\"x\"]],\"t\":5,\"f\":6}"), None);
+        assert_eq!(Decision::decode(b"{\"a\":true,\"h\":null,\"t\":5,\"f\":6}"), None);
     }
 
     #[test]

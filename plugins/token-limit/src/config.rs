@@ -210,7 +210,10 @@ fn weight(w: f64, at: &ConfigPath) -> Result<(), ConfigError> {
     if w.is_finite() && (0.0..=1000.0).contains(&w) {
         Ok(())
     } else {
-        Err(at.error(format!("must be between 0 and 1000, got {w}")))
+        // serde_json's shortest form, not f64's `Display` (which would add 14 KB to the module).
+        let shown =
+            serde_json::Number::from_f64(w).map_or_else(|| "a non-finite number".to_string(), |n| n.to_string());
+        Err(at.error(format!("must be between 0 and 1000, got {shown}")))
     }
 }
 

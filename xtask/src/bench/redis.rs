@@ -38,6 +38,8 @@ impl Split {
 pub(super) struct RedisCounter {
     port: u16,
     monitored: Arc<Mutex<Split>>,
+    /// The `MONITOR` connection, to close it before the timed rows.
+    monitor: TcpStream,
 }
 
 impl RedisCounter {
@@ -45,6 +47,7 @@ impl RedisCounter {
     pub(super) fn start(port: u16) -> Result<RedisCounter> {
         let mut conn = TcpStream::connect(("127.0.0.1", port)).context("connecting to redis-server")?;
         conn.write_all(&resp_codec::encode_command(&["MONITOR"]))?;
+        let monitor = conn.try_clone()?;
         let mut reader = BufReader::new(conn);
         let mut ok = String::new();
         reader.read_line(&mut ok)?;
@@ -64,7 +67,14 @@ impl RedisCounter {
                 line.clear();
             }
         });
-        Ok(RedisCounter { port, monitored })
+        Ok(RedisCounter { port, monitored, monitor })
+    }
+
+    /// Closes the `MONITOR` connection: Redis then stops copying every command to it, which
+    /// would slow every plugin that calls Redis in the timed rows. [`Self::monitored`] keeps
+    /// what was seen until then.
+    pub(super) fn stop_monitoring(&self) {
+        let _ = self.monitor.shutdown(std::net::Shutdown::Both);
     }
 
     /// What `MONITOR` has shown so far.

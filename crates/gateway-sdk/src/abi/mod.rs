@@ -1,12 +1,15 @@
 //! The one seam to the host: every `unsafe` block, raw import and export of the SDK lives under this module.
 //!
 //! `host` offers safe functions for everything the SDK asks of the proxy. On `wasm32` they call
-//! the proxy-wasm ABI (through the `proxy-wasm` crate, plus Higress's Redis extension declared in
-//! `redis_ext`); natively they act on an in-process fake host used by [`crate::testing`] and by
-//! unit tests, so plugin logic can be tested with plain `cargo test`.
+//! the proxy-wasm ABI 0.2.1 (declared in `imports`, plus Higress's Redis extension in
+//! `redis_ext`), and `exports` receives the host's callbacks; natively they act on an
+//! in-process fake host used by [`crate::testing`] and by unit tests, so plugin logic can be
+//! tested with plain `cargo test`.
 
 #[cfg(target_arch = "wasm32")]
-mod adapter;
+mod exports;
+#[cfg(target_arch = "wasm32")]
+mod imports;
 #[cfg(target_arch = "wasm32")]
 mod redis_ext;
 #[cfg(target_arch = "wasm32")]
@@ -21,7 +24,7 @@ pub(crate) use native_host as host;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
-pub use adapter::start;
+pub use exports::start;
 
 /// Which header map a call acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

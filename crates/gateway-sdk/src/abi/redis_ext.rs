@@ -26,21 +26,6 @@ unsafe extern "C" {
         query_len: usize,
         token_out: *mut u32,
     ) -> u32;
-
-    fn proxy_get_buffer_bytes(
-        buffer_type: u32,
-        start: usize,
-        max_size: usize,
-        data_out: *mut *mut u8,
-        size_out: *mut usize,
-    ) -> u32;
-}
-
-unsafe extern "C" {
-    /// The `proxy-wasm` crate's own `proxy_on_log` export, resolved inside this module at link time
-    /// (it is defined, so the linker does not turn it into an import).
-    #[link_name = "proxy_on_log"]
-    fn dispatcher_on_log(context_id: u32);
 }
 
 /// Stores the Redis configuration for `cluster` (connections open lazily). Returns the host's
@@ -72,40 +57,18 @@ pub(super) fn call(cluster: &str, query: &[u8]) -> Result<u32, u32> {
 }
 
 /// Copies the reply of the Redis call being delivered. Only valid during the callback.
-pub(super) fn read_response(size: usize) -> Option<Vec<u8>> {
+fn read_response(size: usize) -> Option<Vec<u8>> {
     if size == 0 {
         return Some(Vec::new());
     }
-    let mut data: *mut u8 = std::ptr::null_mut();
-    let mut len: usize = 0;
-    // SAFETY: `data` and `len` are valid out-pointers; on success the host hands us a buffer it
-    // allocated through our `proxy_on_memory_allocate` export (the global allocator).
-    let code = unsafe { proxy_get_buffer_bytes(REDIS_CALL_RESPONSE_BUFFER, 0, size, &mut data, &mut len) };
-    if code != WASM_RESULT_OK || data.is_null() {
-        return None;
-    }
-    // SAFETY: the host allocated `len` bytes at `data` with the global allocator (via
-    // `proxy_on_memory_allocate`, which uses `Vec<u8>` with capacity == len) and transferred
-    // ownership to us, exactly as the `proxy-wasm` crate's own buffer reads assume.
-    Some(unsafe { Vec::from_raw_parts(data, len, len) })
-}
-
-/// Makes `context_id` the `proxy-wasm` dispatcher's active context, so that HTTP calls
-/// dispatched from a task resumed by a Redis callback are registered to a live (root) context.
-/// Calling the dispatcher's `proxy_on_log` for a root context only runs `RootContext::on_log`,
-/// which the SDK leaves empty.
-pub(super) fn enter_context(context_id: u32) {
-    // SAFETY: `proxy_on_log` is a plain Rust function defined by the `proxy-wasm` crate in this
-    // module; it is called outside any other dispatcher call (from our own export), so its
-    // `RefCell` borrows cannot overlap.
-    unsafe { dispatcher_on_log(context_id) }
+    super::wasm_host::buffer_bytes(REDIS_CALL_RESPONSE_BUFFER, 0, size)
 }
 
 /// Called by the host when a Redis reply (or failure) for `token` is ready.
 /// `context_id` is the plugin's root context; `status` 0 = reply in buffer 9, 1 = network error.
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_redis_call_response(context_id: u32, token: u32, status: u32, response_size: usize) {
-    enter_context(context_id);
+    runtime::enter(context_id);
     let body = if status == 0 { read_response(response_size) } else { None };
     runtime::complete(token, CallOutcome::Redis { status, body });
 }

@@ -6,6 +6,7 @@
 pub mod gjson;
 pub mod rules;
 pub mod unknown;
+mod value_de;
 pub mod wasm_plugin;
 
 use std::fmt;
@@ -198,16 +199,12 @@ impl ConfigPath {
         ConfigError { plugin: self.plugin.clone(), path: self.path.clone(), message: message.to_string() }
     }
 
-    /// Appends a path reported by serde (`a.b[0]`) to this one.
-    pub(crate) fn join(&self, suffix: &str) -> Self {
-        if suffix.is_empty() || suffix == "." {
-            return self.clone();
-        }
-        if self.path.is_empty() {
-            return ConfigPath { plugin: self.plugin.clone(), path: suffix.to_string() };
-        }
-        let sep = if suffix.starts_with('[') { "" } else { "." };
-        ConfigPath { plugin: self.plugin.clone(), path: format!("{}{sep}{suffix}", self.path) }
+    /// This path followed by the steps of a path reported by the deserializer.
+    pub(crate) fn along(&self, segments: &[value_de::Segment]) -> Self {
+        segments.iter().fold(self.clone(), |here, s| match s {
+            value_de::Segment::Key(k) => here.field(k),
+            value_de::Segment::Index(i) => here.index(*i),
+        })
     }
 }
 
@@ -216,10 +213,7 @@ pub fn deserialize_at<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
     at: &ConfigPath,
 ) -> Result<T, ConfigError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.path().to_string();
-        at.join(&inner).error(e.inner())
-    })
+    value_de::from_value(&value).map_err(|e| at.along(e.path.as_deref().unwrap_or_default()).error(e.message))
 }
 
 /// A secret (a password, a token): deserializes from a string and never prints.

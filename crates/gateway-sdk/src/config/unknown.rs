@@ -9,6 +9,7 @@
 
 use serde_json::Value;
 
+use super::value_de::{Segment, from_value};
 use super::{ConfigError, ConfigPath, ConfigWarning};
 
 /// Retries are bounded by the document's size; this caps pathological inputs.
@@ -22,14 +23,13 @@ pub fn deserialize_lenient<T: serde::de::DeserializeOwned>(
     warnings: &mut Vec<ConfigWarning>,
 ) -> Result<T, ConfigError> {
     for _ in 0..MAX_UNKNOWN_KEYS {
-        let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        let err = match from_value::<T>(&value) {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        let message = err.inner().to_string();
-        let segments: Vec<Segment> = err.path().iter().map(Segment::from).collect();
-        let Some((field, expected)) = parse_unknown_field(&message) else {
-            return Err(at.join(&err.path().to_string()).error(message));
+        let segments = err.path.unwrap_or_default();
+        let Some((field, expected)) = parse_unknown_field(&err.message) else {
+            return Err(at.along(&segments).error(err.message));
         };
         // The path may or may not end with the unknown key itself.
         let parent: &[Segment] = match segments.last() {
@@ -37,38 +37,13 @@ pub fn deserialize_lenient<T: serde::de::DeserializeOwned>(
             _ => &segments,
         };
         let removed = object_at(&mut value, parent).and_then(|obj| obj.remove(&field)).is_some();
-        let mut here = at.clone();
-        for s in parent {
-            here = match s {
-                Segment::Key(k) => here.field(k),
-                Segment::Index(i) => here.index(*i),
-                Segment::Other => here,
-            };
-        }
-        let here = here.field(&field);
+        let here = at.along(parent).field(&field);
         if !removed {
-            return Err(here.error(message));
+            return Err(here.error(err.message));
         }
         warnings.push(ConfigWarning::new(&here, unknown_field_message(&field, &expected)));
     }
     Err(at.error("too many unknown keys"))
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Key(String),
-    Index(usize),
-    Other,
-}
-
-impl From<&serde_path_to_error::Segment> for Segment {
-    fn from(s: &serde_path_to_error::Segment) -> Self {
-        match s {
-            serde_path_to_error::Segment::Map { key } => Segment::Key(key.clone()),
-            serde_path_to_error::Segment::Seq { index } => Segment::Index(*index),
-            _ => Segment::Other,
-        }
-    }
 }
 
 fn object_at<'a>(value: &'a mut Value, path: &[Segment]) -> Option<&'a mut serde_json::Map<String, Value>> {
@@ -77,7 +52,6 @@ fn object_at<'a>(value: &'a mut Value, path: &[Segment]) -> Option<&'a mut serde
         cur = match s {
             Segment::Key(k) => cur.get_mut(k.as_str())?,
             Segment::Index(i) => cur.get_mut(*i)?,
-            Segment::Other => cur,
         };
     }
     cur.as_object_mut()
