@@ -20,24 +20,17 @@
 //! Indices: the new globals come after the imported and defined ones, so no existing index
 //! changes; the function bodies get at most two extra scratch locals after their own.
 
-use std::collections::HashMap;
-
 use anyhow::{anyhow, bail};
 use wasm_encoder::reencode::{Error as ReencodeError, Reencode, utils};
 use wasm_encoder::{
     CodeSection, ConstExpr, ExportKind, ExportSection, Function, GlobalSection, GlobalType, Instruction, SectionId,
     ValType,
 };
-use wasmparser::{CompositeInnerType, FunctionBody, KnownCustom, Name, Operator, Parser, Payload, TypeRef};
+use wasmparser::{FunctionBody, Operator, Parser};
 
+use super::scan::Scan;
+pub use super::scan::{CALLS_PREFIX, FUEL_PREFIX, OVERHEAD_EXPORT};
 use super::{FunctionInfo, ProfileMap};
-
-/// Export name prefix of the per-function fuel counters.
-pub const FUEL_PREFIX: &str = "__gh_fuel_";
-/// Export name prefix of the per-function call counters.
-pub const CALLS_PREFIX: &str = "__gh_calls_";
-/// Export name of the counter of fuel the probes themselves cost.
-pub const OVERHEAD_EXPORT: &str = "__gh_profile_overhead";
 
 /// wasmparser's limit on exports (the rewrite adds two per defined function).
 const MAX_EXPORTS: usize = 100_000;
@@ -160,113 +153,6 @@ fn per_unit_cost(op: &Operator<'_>, scan: &Scan) -> Option<(i64, Width)> {
         _ => return None,
     };
     Some((1, width))
-}
-
-/// What the rewrite needs to know about the module before re-encoding it.
-#[derive(Default)]
-struct Scan {
-    imported_funcs: u32,
-    imported_globals: u32,
-    defined_globals: u32,
-    /// Parameter count per type index (`None`: not a function type).
-    type_params: Vec<Option<u32>>,
-    /// Type index of each defined function.
-    defined_types: Vec<u32>,
-    memory64: Vec<bool>,
-    table64: Vec<bool>,
-    exports: usize,
-    /// Function names from the `name` section.
-    names: HashMap<u32, String>,
-}
-
-impl Scan {
-    fn new(wasm: &[u8]) -> anyhow::Result<Scan> {
-        let mut scan = Scan::default();
-        for payload in Parser::new(0).parse_all(wasm) {
-            match payload? {
-                Payload::Version { encoding: wasmparser::Encoding::Component, .. } => {
-                    bail!("components cannot be profiled, only core modules")
-                }
-                Payload::TypeSection(types) => {
-                    for group in types {
-                        for ty in group?.types() {
-                            scan.type_params.push(match &ty.composite_type.inner {
-                                CompositeInnerType::Func(f) => Some(f.params().len() as u32),
-                                _ => None,
-                            });
-                        }
-                    }
-                }
-                Payload::ImportSection(imports) => {
-                    for import in imports.into_imports() {
-                        match import?.ty {
-                            TypeRef::Func(_) | TypeRef::FuncExact(_) => scan.imported_funcs += 1,
-                            TypeRef::Global(_) => scan.imported_globals += 1,
-                            TypeRef::Memory(m) => scan.memory64.push(m.memory64),
-                            TypeRef::Table(t) => scan.table64.push(t.table64),
-                            TypeRef::Tag(_) => {}
-                        }
-                    }
-                }
-                Payload::FunctionSection(funcs) => {
-                    for ty in funcs {
-                        scan.defined_types.push(ty?);
-                    }
-                }
-                Payload::MemorySection(mems) => {
-                    for m in mems {
-                        scan.memory64.push(m?.memory64);
-                    }
-                }
-                Payload::TableSection(tables) => {
-                    for t in tables {
-                        scan.table64.push(t?.ty.table64);
-                    }
-                }
-                Payload::GlobalSection(globals) => scan.defined_globals = globals.count(),
-                Payload::ExportSection(exports) => {
-                    for export in exports {
-                        let name = export?.name;
-                        if name.starts_with(FUEL_PREFIX) || name.starts_with(CALLS_PREFIX) || name == OVERHEAD_EXPORT {
-                            bail!("the module already exports {name:?}, a name the fuel profile reserves");
-                        }
-                        scan.exports += 1;
-                    }
-                }
-                Payload::CustomSection(section) => {
-                    if let KnownCustom::Name(names) = section.as_known() {
-                        for name in names {
-                            // A malformed name section only costs the names.
-                            if let Ok(Name::Function(map)) = name {
-                                for naming in map.into_iter().flatten() {
-                                    scan.names.insert(naming.index, naming.name.to_string());
-                                }
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(scan)
-    }
-
-    /// Index of the first global the rewrite adds.
-    fn first_new_global(&self) -> u32 {
-        self.imported_globals + self.defined_globals
-    }
-
-    fn fuel_global(&self, defined: u32) -> u32 {
-        self.first_new_global() + 2 * defined
-    }
-
-    fn calls_global(&self, defined: u32) -> u32 {
-        self.fuel_global(defined) + 1
-    }
-
-    fn overhead_global(&self) -> u32 {
-        self.first_new_global() + 2 * self.defined_types.len() as u32
-    }
 }
 
 /// Binary order of the non-custom sections (the tag section sits between memory and global).

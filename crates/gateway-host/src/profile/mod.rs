@@ -4,6 +4,7 @@
 //! answers with them, and the report (`GET /profile` as JSON or as a text table).
 
 pub mod instrument;
+mod scan;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
