@@ -26,9 +26,15 @@ pub struct GatewayConfig {
     /// Linear memory limit per VM in bytes; `memory.grow` past it fails.
     #[serde(default = "default_memory_limit")]
     pub memory_limit_bytes: usize,
-    /// Optional admin listener (`host:port`): `GET /stats` answers fuel and metrics as JSON.
+    /// Optional admin listener (`host:port`): `GET /stats` answers fuel and metrics as JSON,
+    /// `GET /profile` the fuel profile.
     #[serde(default)]
     pub admin_address: Option<String>,
+    /// The fuel profile: instrument every plugin at load time to count fuel and calls per wasm
+    /// function (`Gateway::profile`, the admin listener's `GET /profile`). Off by default; when
+    /// off, modules are compiled as they are.
+    #[serde(default)]
+    pub profile_fuel: bool,
 }
 
 /// One HTTP/1.1 listener.
@@ -157,6 +163,7 @@ impl GatewayConfig {
             fuel_per_call: default_fuel_per_call(),
             memory_limit_bytes: default_memory_limit(),
             admin_address: None,
+            profile_fuel: false,
         }
     }
 

@@ -10,6 +10,7 @@ use anyhow::{Context as _, anyhow};
 use tokio::sync::watch;
 
 use crate::config::GatewayConfig;
+use crate::profile::{self, FuelProfile};
 use crate::services::shared::SharedState;
 use crate::state::PluginInfo;
 use crate::values::{FuelStats, LogRecord, Metric};
@@ -46,7 +47,14 @@ impl Gateway {
                 config: p.config_bytes(),
                 vm_config: p.vm_config.clone().into_bytes(),
             };
-            let spec = VmSpec::compile(&engine, &p.wasm, info, config.fuel_per_call, config.memory_limit_bytes)?;
+            let spec = VmSpec::compile(
+                &engine,
+                &p.wasm,
+                info,
+                config.fuel_per_call,
+                config.memory_limit_bytes,
+                config.profile_fuel,
+            )?;
             specs.insert(p.name.clone(), Arc::new(spec));
         }
         let mut listeners = Vec::new();
@@ -138,6 +146,37 @@ impl Gateway {
     /// Wasm instructions (fuel) per request, over requests that ran at least one plugin.
     pub fn fuel(&self) -> FuelStats {
         self.shared.fuel()
+    }
+
+    /// The fuel profile since start or the last [`Gateway::reset_profile`], from every VM;
+    /// `None` when `profile_fuel` is off. Waits for the workers: call it from a plain thread,
+    /// not from inside an async runtime.
+    pub fn profile(&self) -> Option<FuelProfile> {
+        let workers = self.shared.profile_workers();
+        if workers.is_empty() {
+            return None;
+        }
+        let mut all = Vec::new();
+        for worker in &workers {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if worker.send(profile::ProfileCommand::Read(tx)).is_ok()
+                && let Ok(counters) = rx.blocking_recv()
+            {
+                all.extend(counters);
+            }
+        }
+        Some(FuelProfile::from_counters(all))
+    }
+
+    /// Zeroes the fuel profile's counters on every VM (no-op when profiling is off). Like
+    /// [`Gateway::profile`], not from inside an async runtime.
+    pub fn reset_profile(&self) {
+        for worker in &self.shared.profile_workers() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if worker.send(profile::ProfileCommand::Reset(tx)).is_ok() {
+                let _ = rx.blocking_recv();
+            }
+        }
     }
 
     /// Moves the clock plugins see (`proxy_get_current_time_nanoseconds` and WASI's realtime

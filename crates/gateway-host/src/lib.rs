@@ -6,7 +6,8 @@
 //! The modules form a one-way stack (each imports only from the layers below it; the test
 //! `tests/module_graph.rs` keeps it so):
 //!
-//! 1. values: `values` (plain data), `abi` (ABI numbers), `config`, `body` (HTTP bodies)
+//! 1. values: `values` (plain data), `abi` (ABI numbers), `config`, `body` (HTTP bodies),
+//!    `profile` (the fuel profile's module rewriter, counters and report)
 //! 2. services: `services` (Redis pool, upstream clients and clusters, shared state)
 //! 3. VM state: `state` (the `Store` data), `memory` (guest memory access)
 //! 4. host calls: `hostcalls`
@@ -24,6 +25,7 @@ mod gateway;
 mod hostcalls;
 mod http;
 mod memory;
+mod profile;
 mod services;
 mod state;
 #[cfg(feature = "testing")]
@@ -34,4 +36,5 @@ mod worker;
 
 pub use config::{ClusterConfig, DirectResponse, GatewayConfig, ListenerConfig, PluginConfig, RouteConfig};
 pub use gateway::Gateway;
+pub use profile::{FuelProfile, FunctionProfile, PluginProfile};
 pub use values::{FuelStats, LogRecord, Metric};

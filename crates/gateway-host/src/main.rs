@@ -1,5 +1,5 @@
-//! `gateway-host serve --config FILE`: runs the gateway from a YAML or JSON config until
-//! interrupted.
+//! `gateway-host serve --config FILE [--profile-fuel]`: runs the gateway from a YAML or JSON
+//! config until interrupted; `--profile-fuel` turns the fuel profile on (`profile_fuel: true`).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ impl log::Log for StderrLogger {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: gateway-host serve --config FILE");
+    eprintln!("usage: gateway-host serve --config FILE [--profile-fuel]");
     std::process::exit(2);
 }
 
@@ -45,6 +45,7 @@ fn main() {
         usage();
     }
     let mut config_path: Option<PathBuf> = None;
+    let mut profile_fuel = false;
     let mut i = 1;
     while i < args.len() {
         match args[i].as_str() {
@@ -52,17 +53,22 @@ fn main() {
                 config_path = args.get(i + 1).map(PathBuf::from);
                 i += 2;
             }
+            "--profile-fuel" => {
+                profile_fuel = true;
+                i += 1;
+            }
             _ => usage(),
         }
     }
     let Some(config_path) = config_path else { usage() };
-    let config = match GatewayConfig::from_file(&config_path) {
+    let mut config = match GatewayConfig::from_file(&config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("gateway-host: {e:#}");
             std::process::exit(1);
         }
     };
+    config.profile_fuel |= profile_fuel;
     let level = config.log_filter();
     let _ = log::set_boxed_logger(Box::new(StderrLogger { level }));
     log::set_max_level(level);

@@ -1,6 +1,7 @@
 //! One plugin VM: a wasmtime instance with its host state, the proxy-wasm lifecycle
 //! (start, configure, HTTP contexts, callbacks), fuel accounting and trap handling, and the
-//! slot that keeps one plugin's VM on a worker (recreated after a trap).
+//! slot that keeps one plugin's VM on a worker (recreated after a trap). With the fuel profile
+//! on, the module is instrumented before compiling and each VM reads its counters.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -9,9 +10,11 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use tokio::sync::mpsc::{self, UnboundedSender};
-use wasmtime::{Engine, Instance, Linker, Module, Store, StoreLimitsBuilder, WasmParams, WasmResults};
+use wasmtime::{Engine, Global, Instance, Linker, Module, Store, StoreLimitsBuilder, Val, WasmParams, WasmResults};
 
 use crate::abi;
+use crate::profile::instrument::{self, CALLS_PREFIX, FUEL_PREFIX, OVERHEAD_EXPORT};
+use crate::profile::{Counters, PluginCounters, ProfileMap};
 use crate::services::Services;
 use crate::services::shared::SharedState;
 use crate::state::{CallbackData, HostState, PluginInfo, Stream};
@@ -36,6 +39,8 @@ pub struct VmSpec {
     pub plugin: Arc<PluginInfo>,
     pub fuel_per_call: u64,
     pub memory_limit: usize,
+    /// The instrumented module's functions when the fuel profile is on.
+    pub profile: Option<Arc<ProfileMap>>,
 }
 
 /// The engine every VM of a gateway uses (fuel metering on).
@@ -51,18 +56,37 @@ pub fn wasm_err(e: wasmtime::Error) -> anyhow::Error {
 }
 
 impl VmSpec {
-    /// Compiles a module (binary or WAT) and checks it exports a proxy-wasm ABI version.
+    /// Compiles a module (binary or WAT) and checks it exports a proxy-wasm ABI version; with
+    /// `profile`, instruments it for the fuel profile first.
     pub fn compile(
         engine: &Engine,
         path: &Path,
         plugin: PluginInfo,
         fuel_per_call: u64,
         memory_limit: usize,
+        profile: bool,
     ) -> anyhow::Result<VmSpec> {
-        let module = Module::from_file(engine, path)
+        let context = || format!("plugin {}: loading {}", plugin.name, path.display());
+        if !profile {
+            let module = Module::from_file(engine, path).map_err(wasm_err).with_context(context)?;
+            return Self::from_module(engine, module, plugin, fuel_per_call, memory_limit);
+        }
+        let bytes = std::fs::read(path).with_context(context)?;
+        let binary = wat::parse_bytes(&bytes).map_err(|e| anyhow!("{e}")).with_context(context)?;
+        let instrumented = instrument::instrument(&binary).with_context(context)?;
+        let module = Module::new(engine, &instrumented.bytes)
             .map_err(wasm_err)
-            .with_context(|| format!("plugin {}: loading {}", plugin.name, path.display()))?;
-        Self::from_module(engine, module, plugin, fuel_per_call, memory_limit)
+            .with_context(|| format!("plugin {}: the module instrumented for the fuel profile", plugin.name))?;
+        let map = instrumented.map;
+        log::info!(
+            "plugin {}: fuel profile on: {} functions{}",
+            plugin.name,
+            map.functions.len(),
+            if map.named { "" } else { " (no name section: named func[INDEX])" }
+        );
+        let mut spec = Self::from_module(engine, module, plugin, fuel_per_call, memory_limit)?;
+        spec.profile = Some(Arc::new(map));
+        Ok(spec)
     }
 
     pub fn from_module(
@@ -83,7 +107,14 @@ impl VmSpec {
         // Link now so a missing host function is reported at load time, by name.
         let linker = crate::hostcalls::linker(engine).map_err(wasm_err)?;
         linker.instantiate_pre(&module).map_err(|e| anyhow!("plugin {}: {e:#}", plugin.name))?;
-        Ok(VmSpec { engine: engine.clone(), module, plugin: Arc::new(plugin), fuel_per_call, memory_limit })
+        Ok(VmSpec {
+            engine: engine.clone(),
+            module,
+            plugin: Arc::new(plugin),
+            fuel_per_call,
+            memory_limit,
+            profile: None,
+        })
     }
 }
 
@@ -98,6 +129,69 @@ pub struct PluginVm {
     /// the headers while the body keeps flowing into the filter (0_2_1 turns it into
     /// StopAllIterationAndWatermark).
     holds_headers_on_stop: bool,
+    /// The fuel profile's counters (profiling on).
+    profile: Option<VmProfile>,
+}
+
+/// A VM's fuel-profile counters: the instrumented module's globals.
+struct VmProfile {
+    fuel: Vec<Global>,
+    calls: Vec<Global>,
+    overhead: Global,
+    /// The overhead counter after the last call, to take each call's share off its fuel.
+    overhead_seen: u64,
+    /// Fuel metered for this VM's calls since the last reset, net of the instrumentation.
+    metered: u64,
+}
+
+impl VmProfile {
+    fn new(store: &mut Store<HostState>, instance: &Instance, map: &ProfileMap) -> anyhow::Result<VmProfile> {
+        let mut global = |name: String| {
+            instance.get_global(&mut *store, &name).ok_or_else(|| anyhow!("instrumented module lacks {name}"))
+        };
+        let mut fuel = Vec::with_capacity(map.functions.len());
+        let mut calls = Vec::with_capacity(map.functions.len());
+        for f in &map.functions {
+            fuel.push(global(format!("{FUEL_PREFIX}{}", f.index))?);
+            calls.push(global(format!("{CALLS_PREFIX}{}", f.index))?);
+        }
+        let overhead = global(OVERHEAD_EXPORT.to_string())?;
+        Ok(VmProfile { fuel, calls, overhead, overhead_seen: 0, metered: 0 })
+    }
+
+    /// The fuel of a call that metered `raw` (instrumentation included), without the
+    /// instrumentation's share.
+    fn net_of_overhead(&mut self, store: &mut Store<HostState>, raw: u64) -> u64 {
+        let now = read(store, &self.overhead);
+        let overhead = now.wrapping_sub(self.overhead_seen);
+        self.overhead_seen = now;
+        let net = raw.saturating_sub(overhead);
+        self.metered += net;
+        net
+    }
+
+    fn counters(&self, store: &mut Store<HostState>) -> Counters {
+        Counters {
+            fuel: self.fuel.iter().map(|g| read(store, g)).collect(),
+            calls: self.calls.iter().map(|g| read(store, g)).collect(),
+            metered: self.metered,
+            overhead: read(store, &self.overhead),
+            vms: 1,
+        }
+    }
+
+    fn reset(&mut self, store: &mut Store<HostState>) {
+        for g in self.fuel.iter().chain(&self.calls).chain([&self.overhead]) {
+            let _ = g.set(&mut *store, Val::I64(0));
+        }
+        self.overhead_seen = 0;
+        self.metered = 0;
+    }
+}
+
+/// A counter's value (the counters are i64 globals that only grow).
+fn read(store: &mut Store<HostState>, global: &Global) -> u64 {
+    global.get(&mut *store).i64().unwrap_or(0) as u64
 }
 
 impl PluginVm {
@@ -119,8 +213,18 @@ impl PluginVm {
         let instance =
             linker.instantiate(&mut store, &spec.module).map_err(|e| anyhow!("plugin {name}: instantiating: {e:#}"))?;
         let holds_headers_on_stop = spec.module.exports().any(|e| e.name() == "proxy_abi_version_0_2_100");
-        let mut vm =
-            PluginVm { store, instance, failed: false, fuel_per_call: spec.fuel_per_call, holds_headers_on_stop };
+        let profile = match &spec.profile {
+            Some(map) => Some(VmProfile::new(&mut store, &instance, map).with_context(|| format!("plugin {name}"))?),
+            None => None,
+        };
+        let mut vm = PluginVm {
+            store,
+            instance,
+            failed: false,
+            fuel_per_call: spec.fuel_per_call,
+            holds_headers_on_stop,
+            profile,
+        };
         let init = if vm.has_export("_initialize") {
             Some("_initialize")
         } else if vm.has_export("_start") {
@@ -207,7 +311,10 @@ impl PluginVm {
         self.store.data_mut().enter(effective);
         let _ = self.store.set_fuel(self.fuel_per_call);
         let result = typed.call(&mut self.store, params);
-        let used = self.fuel_per_call.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        let mut used = self.fuel_per_call.saturating_sub(self.store.get_fuel().unwrap_or(0));
+        if let Some(profile) = &mut self.profile {
+            used = profile.net_of_overhead(&mut self.store, used);
+        }
         let state = self.store.data();
         if let Some(stream) = attribute.and_then(|c| state.stream_of(c)) {
             stream.data.borrow_mut().fuel += used;
@@ -348,6 +455,19 @@ impl PluginVm {
         }
     }
 
+    /// The fuel profile's counters of this VM (`None` when profiling is off).
+    pub fn profile_counters(&mut self) -> Option<Counters> {
+        let profile = self.profile.as_ref()?;
+        Some(profile.counters(&mut self.store))
+    }
+
+    /// Zeroes the fuel profile's counters of this VM.
+    pub fn reset_profile(&mut self) {
+        if let Some(profile) = &mut self.profile {
+            profile.reset(&mut self.store);
+        }
+    }
+
     /// Wakes every stream of this VM with the VM-failure local reply (after a trap).
     pub fn fail_streams(&mut self) {
         for stream in self.store.data().streams() {
@@ -373,11 +493,13 @@ pub struct PluginSlot {
     shared: Arc<SharedState>,
     services: Rc<Services>,
     vm: RefCell<Option<VmRef>>,
+    /// Fuel-profile counters of the VMs this slot replaced after traps.
+    retired: RefCell<Counters>,
 }
 
 impl PluginSlot {
     pub fn new(spec: Arc<VmSpec>, shared: Arc<SharedState>, services: Rc<Services>) -> PluginSlot {
-        PluginSlot { spec, shared, services, vm: RefCell::new(None) }
+        PluginSlot { spec, shared, services, vm: RefCell::new(None), retired: RefCell::new(Counters::default()) }
     }
 
     /// The live VM, starting a fresh one when there is none or the last one failed.
@@ -391,11 +513,42 @@ impl PluginSlot {
         let vm = PluginVm::start(&self.spec, self.shared.clone(), self.services.clone(), tx)?;
         let vm = Rc::new(RefCell::new(vm));
         tokio::task::spawn_local(run_events(Rc::downgrade(&vm), rx));
-        if self.vm.borrow().is_some() {
+        if let Some(old) = self.vm.borrow().as_ref() {
             log::warn!("plugin {}: VM recreated after a failure", self.spec.plugin.name);
+            if let Some(c) = old.try_borrow_mut().ok().and_then(|mut old| old.profile_counters()) {
+                self.retired.borrow_mut().add(&c);
+            }
         }
         *self.vm.borrow_mut() = Some(vm.clone());
         Ok(vm)
+    }
+
+    /// This plugin's fuel-profile counters on this worker: the live VM's plus those of the VMs it
+    /// replaced (`None` when profiling is off).
+    pub fn profile_counters(&self) -> Option<PluginCounters> {
+        let map = self.spec.profile.clone()?;
+        let mut counters = self.retired.borrow().clone();
+        if let Some(vm) = self.vm.borrow().as_ref() {
+            match vm.try_borrow_mut() {
+                Ok(mut vm) => {
+                    if let Some(c) = vm.profile_counters() {
+                        counters.add(&c);
+                    }
+                }
+                Err(_) => log::warn!("plugin {}: VM busy, its fuel profile left out", self.spec.plugin.name),
+            }
+        }
+        Some(PluginCounters { plugin: self.spec.plugin.name.clone(), map, counters })
+    }
+
+    /// Zeroes this plugin's fuel-profile counters on this worker.
+    pub fn reset_profile(&self) {
+        *self.retired.borrow_mut() = Counters::default();
+        if let Some(vm) = self.vm.borrow().as_ref()
+            && let Ok(mut vm) = vm.try_borrow_mut()
+        {
+            vm.reset_profile();
+        }
     }
 }
 
@@ -408,5 +561,32 @@ async fn run_events(vm: std::rc::Weak<RefCell<PluginVm>>, mut rx: mpsc::Unbounde
             continue;
         };
         vm.deliver(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn info() -> PluginInfo {
+        PluginInfo { name: "p".into(), root_id: String::new(), config: Vec::new(), vm_config: Vec::new() }
+    }
+
+    #[test]
+    fn only_with_the_profile_on_is_the_module_rewritten() {
+        let path = std::env::temp_dir().join(format!("gateway-host-vm-profile-{}.wat", std::process::id()));
+        std::fs::write(&path, r#"(module (func $f (export "proxy_abi_version_0_2_1")) (func $g))"#).unwrap();
+        let engine = new_engine().unwrap();
+        let exports = |spec: &VmSpec| spec.module.exports().map(|e| e.name().to_string()).collect::<Vec<_>>();
+        let plain = VmSpec::compile(&engine, &path, info(), 1000, 1 << 20, false).unwrap();
+        assert!(plain.profile.is_none());
+        assert_eq!(exports(&plain), ["proxy_abi_version_0_2_1"], "compiled as it is");
+        let profiled = VmSpec::compile(&engine, &path, info(), 1000, 1 << 20, true).unwrap();
+        let map = profiled.profile.as_ref().unwrap();
+        assert_eq!(map.functions.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["f", "g"]);
+        assert!(exports(&profiled).contains(&format!("{FUEL_PREFIX}1")), "{:?}", exports(&profiled));
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::config::GatewayConfig;
 use crate::http::frontend::Frontend;
+use crate::profile::ProfileCommand;
 use crate::services::Services;
 use crate::services::redis::RedisPool;
 use crate::services::shared::SharedState;
@@ -58,6 +59,11 @@ pub fn run(start: WorkerStart) {
             }
             plugins.insert(name.clone(), slot);
         }
+        if config.profile_fuel {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            shared.register_profile_worker(tx);
+            tokio::task::spawn_local(answer_profile_requests(rx, plugins.clone()));
+        }
         let frontend = Rc::new(Frontend { services, plugins, config: config.clone(), shared });
         let mut tokio_listeners = Vec::new();
         for l in listeners {
@@ -90,4 +96,25 @@ pub fn run(start: WorkerStart) {
             }
         }
     });
+}
+
+/// Answers fuel-profile requests with the counters of this worker's VMs. VM calls never span an
+/// await, so no VM is in a call while this runs.
+async fn answer_profile_requests(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<ProfileCommand>,
+    plugins: HashMap<String, Rc<PluginSlot>>,
+) {
+    while let Some(command) = rx.recv().await {
+        match command {
+            ProfileCommand::Read(reply) => {
+                let _ = reply.send(plugins.values().filter_map(|slot| slot.profile_counters()).collect());
+            }
+            ProfileCommand::Reset(reply) => {
+                for slot in plugins.values() {
+                    slot.reset_profile();
+                }
+                let _ = reply.send(());
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::profile::ProfileWorker;
 use crate::values::{FuelStats, LogRecord, Metric, VmEvent};
 
 /// How many log records and per-request fuel samples are kept.
@@ -35,6 +36,8 @@ pub struct SharedState {
     fuel: Mutex<FuelStats>,
     /// Milliseconds added to the system clock for plugins (tests move time with it).
     clock_offset_ms: AtomicI64,
+    /// Where each worker takes fuel-profile requests (empty when profiling is off).
+    profile_workers: Mutex<Vec<ProfileWorker>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -176,5 +179,15 @@ impl SharedState {
 
     pub fn fuel(&self) -> FuelStats {
         lock(&self.fuel).clone()
+    }
+
+    /// A worker with profiled VMs announces where it takes fuel-profile requests.
+    pub fn register_profile_worker(&self, worker: ProfileWorker) {
+        lock(&self.profile_workers).push(worker);
+    }
+
+    /// The workers answering fuel-profile requests; none when profiling is off.
+    pub fn profile_workers(&self) -> Vec<ProfileWorker> {
+        lock(&self.profile_workers).clone()
     }
 }
