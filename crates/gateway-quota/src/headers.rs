@@ -4,7 +4,7 @@
 //! Higress's `X-RateLimit-Limit` / `X-RateLimit-Remaining` / `X-RateLimit-Reset`.
 
 use super::store::{Outcome, WindowStatus};
-use super::window::push_u64;
+use super::window::{decimal, push_u64};
 
 /// The `RateLimit-Policy` field name.
 pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
@@ -108,12 +108,6 @@ pub fn rejected_headers(outcome: &Outcome, options: HeaderOptions) -> Vec<(Strin
     let retry = retry_after_seconds(outcome);
     out.push((RETRY_AFTER.to_string(), decimal(retry)));
     out.push((X_RATELIMIT_RESET.to_string(), decimal(higress_reset_seconds(outcome))));
-    out
-}
-
-fn decimal(n: u64) -> String {
-    let mut out = String::with_capacity(20);
-    push_u64(&mut out, n);
     out
 }
 

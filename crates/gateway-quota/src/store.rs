@@ -10,7 +10,7 @@
 //! differ a little still never over-admit one. A reservation settles on the keys it charged,
 //! so a request admitted before a boundary is settled in the period that admitted it.
 
-use super::window::{Algorithm, SLIDING_BUCKETS, Span, Window};
+use super::window::{Algorithm, SLIDING_BUCKETS, Span, Window, decimal, signed_decimal};
 use gateway_sdk::redis::{RedisClient, RedisError, Reply, Script, hash_tagged};
 
 const CHECK_LUA: &str = include_str!("check.lua");
@@ -141,19 +141,21 @@ impl QuotaStore {
         let mut kinds = Vec::with_capacity(windows.len());
         let mut ttls_ms = Vec::with_capacity(windows.len());
         let mut periods_ms = Vec::with_capacity(windows.len());
-        args.push(units.to_string());
-        args.push(now_ms.to_string());
+        args.push(decimal(units));
+        args.push(decimal(now_ms));
         for w in windows {
             match (&w.span, self.algorithm) {
                 (Span::Seconds(seconds), Algorithm::Sliding) => {
                     let len = w.millis().max(1);
                     let bucket = (len / SLIDING_BUCKETS).max(1);
-                    keys.push(hash_tagged(&self.prefix, counter_id, &format!("{seconds}:sw")));
+                    let mut suffix = decimal(*seconds);
+                    suffix.push_str(":sw");
+                    keys.push(hash_tagged(&self.prefix, counter_id, &suffix));
                     args.extend([
                         "s".to_string(),
-                        w.quota.to_string(),
-                        (bucket * SLIDING_BUCKETS).to_string(),
-                        bucket.to_string(),
+                        decimal(w.quota),
+                        decimal(bucket * SLIDING_BUCKETS),
+                        decimal(bucket),
                     ]);
                     kinds.push('s');
                     ttls_ms.push(bucket * SLIDING_BUCKETS + bucket);
@@ -164,8 +166,11 @@ impl QuotaStore {
                     let reset = period.end_ms.saturating_sub(now_ms);
                     let grace = if w.is_calendar() { CALENDAR_GRACE_MS } else { KEY_GRACE_MS };
                     let ttl = reset.saturating_add(grace);
-                    keys.push(hash_tagged(&self.prefix, counter_id, &format!("{}:{}", w.key_name(), period.name)));
-                    args.extend(["f".to_string(), w.quota.to_string(), reset.to_string(), ttl.to_string()]);
+                    let mut suffix = w.key_name();
+                    suffix.push(':');
+                    suffix.push_str(&period.name);
+                    keys.push(hash_tagged(&self.prefix, counter_id, &suffix));
+                    args.extend(["f".to_string(), decimal(w.quota), decimal(reset), decimal(ttl)]);
                     kinds.push('f');
                     ttls_ms.push(ttl);
                     periods_ms.push(period.length_ms());
@@ -182,7 +187,7 @@ impl QuotaStore {
     pub fn plan_up_to(&self, counter_id: &str, windows: &[Window], units: u64, least: u64, now_ms: u64) -> CheckPlan {
         let least = least.min(units);
         let mut plan = self.plan(counter_id, windows, units, now_ms);
-        plan.args.push(least.to_string());
+        plan.args.push(decimal(least));
         plan.least = Some(least);
         plan
     }
@@ -204,14 +209,14 @@ impl QuotaStore {
         now_ms: u64,
     ) -> CheckPlan {
         let mut args = Vec::with_capacity(3 + 4 * windows.len());
-        args.push(units.to_string());
-        args.push(now_ms.to_string());
+        args.push(decimal(units));
+        args.push(decimal(now_ms));
         for w in windows {
-            args.extend(["h".to_string(), w.quota.to_string(), w.millis().max(1).to_string(), "0".to_string()]);
+            args.extend(["h".to_string(), decimal(w.quota), decimal(w.millis().max(1)), "0".to_string()]);
         }
         let least = least.map(|l| l.min(units));
         if let Some(l) = least {
-            args.push(l.to_string());
+            args.push(decimal(l));
         }
         CheckPlan {
             keys,
@@ -258,10 +263,10 @@ impl Reservation {
     /// The settle script's KEYS and ARGV to add `delta` to the charged counters.
     pub fn settle_plan(&self, delta: i64) -> (Vec<String>, Vec<String>) {
         let mut args = Vec::with_capacity(1 + 2 * self.slots.len());
-        args.push(delta.to_string());
+        args.push(signed_decimal(delta));
         for (kind, field) in &self.slots {
             args.push(kind.to_string());
-            args.push(field.to_string());
+            args.push(signed_decimal(*field));
         }
         (self.keys.clone(), args)
     }

@@ -12,6 +12,13 @@ mod exports;
 mod imports;
 #[cfg(target_arch = "wasm32")]
 mod redis_ext;
+// Compiled everywhere so its unit tests run natively; the global allocator only in wasm.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod small_alloc;
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: small_alloc::SmallBlocks = small_alloc::SmallBlocks::new();
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod wasm_host;
 #[cfg(target_arch = "wasm32")]

@@ -22,8 +22,23 @@ pub use script::Script;
 /// same slot behind a cluster-aware Redis proxy: `hash_tagged("rl", "user:1", "60")` →
 /// `rl:{user:1}:60`. Braces in `tag` are replaced, since they would end the tag early.
 pub fn hash_tagged(prefix: &str, tag: &str, suffix: &str) -> String {
-    let tag: String = tag.chars().map(|c| if c == '{' || c == '}' { '_' } else { c }).collect();
-    if suffix.is_empty() { format!("{prefix}:{{{tag}}}") } else { format!("{prefix}:{{{tag}}}:{suffix}") }
+    let mut key = String::with_capacity(prefix.len() + tag.len() + suffix.len() + 4);
+    key.push_str(prefix);
+    key.push_str(":{");
+    let mut rest = tag;
+    // Braces are ASCII, so the positions found are character boundaries.
+    while let Some(i) = rest.bytes().position(|b| b == b'{' || b == b'}') {
+        key.push_str(&rest[..i]);
+        key.push('_');
+        rest = &rest[i + 1..];
+    }
+    key.push_str(rest);
+    key.push('}');
+    if !suffix.is_empty() {
+        key.push(':');
+        key.push_str(suffix);
+    }
+    key
 }
 
 #[cfg(test)]
@@ -32,5 +47,6 @@ mod tests {
     fn hash_tags_keep_keys_on_one_slot() {
         assert_eq!(super::hash_tagged("rl", "user:1", "60"), "rl:{user:1}:60");
         assert_eq!(super::hash_tagged("rl", "a}b{", ""), "rl:{a_b_}");
+        assert_eq!(super::hash_tagged("rl", "ü{}é", "x"), "rl:{ü__é}:x");
     }
 }
