@@ -1,7 +1,7 @@
 //! Parsing of filter expressions (`[?...]`, RFC 9535, section 2.3.5) and of function calls,
 //! with the type rules of section 2.4.3: what may be compared, tested or passed to a function.
 
-use crate::ast::{CmpOp, Comparable, FilterQuery, Logical, Pattern};
+use crate::ast::{CmpOp, Comparable, FilterQuery, Logical, Pattern, Selector};
 use crate::error::ParseError;
 use crate::iregexp;
 use crate::parser::Parser;
@@ -240,6 +240,13 @@ impl Parser<'_> {
         match term {
             Term::Value(c) => Ok(c),
             Term::Query(q) if q.singular => Ok(Comparable::Query(q)),
+            Term::Query(q)
+                if q.segments
+                    .iter()
+                    .all(|s| !s.descendant && matches!(*s.selectors, [Selector::Name(_) | Selector::Index(_)])) =>
+            {
+                Err(self.error_at(at, BLANK_IN_SINGULAR.into()))
+            }
             Term::Query(_) => Err(self.error_at(at, NOT_SINGULAR.into())),
             Term::Logical(_) => Err(self.error_at(at, "a logical expression is not a value".into())),
         }
@@ -259,3 +266,6 @@ const NOT_A_TEST: &str =
 
 const NOT_SINGULAR: &str = "a query that can select several nodes (`*`, `..`, slices, filters, unions) is not a \
      value: use a singular query such as `@.a[0]`, or count() / value()";
+
+const BLANK_IN_SINGULAR: &str =
+    "a singular query has no blank space inside its brackets (`@['a']`, not `@[ 'a' ]`), so this is not a value";

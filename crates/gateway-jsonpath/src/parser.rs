@@ -278,8 +278,10 @@ impl<'s> Parser<'s> {
         let text = &self.src[start..self.pos];
         let integer = if float { None } else { text.parse::<i64>().map(Number::from).ok() };
         let integer = integer.or_else(|| if float { None } else { text.parse::<u64>().map(Number::from).ok() });
-        // `from_f64` refuses the infinity that a too large exponent parses to.
-        match integer.or_else(|| text.parse::<f64>().ok().and_then(Number::from_f64)) {
+        // The grammar admits any exponent: `1e400` becomes the largest double, which is as far
+        // as a document's numbers go too.
+        let float = || text.parse::<f64>().ok().and_then(|f| Number::from_f64(f.clamp(-f64::MAX, f64::MAX)));
+        match integer.or_else(float) {
             Some(n) => Ok(Value::Number(n)),
             None => Err(self.error_at(start, "a number within the range of a 64-bit float".into())),
         }
