@@ -4,8 +4,8 @@ use std::fmt;
 
 /// Why an expression is not a valid JSONPath, and where.
 ///
-/// `Display` reads like `expected `]` at position 7, found `,``, so it fits in a configuration
-/// error message after the offending expression.
+/// `Display` reads like ``expected `,` or `]`, found `;` at position 7``, so it fits in a
+/// configuration error message after the offending expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     position: usize,

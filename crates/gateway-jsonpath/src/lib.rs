@@ -1,6 +1,7 @@
 //! A small JSONPath engine (RFC 9535) over `serde_json` values, for plugins that read a few
 //! fields out of responses: parse an expression once, at configure time, then query each
-//! document with no allocation beyond the returned nodelist.
+//! document with no allocation beyond the returned nodelist (but for a `match()` / `search()`
+//! pattern taken from the document, compiled where it is used).
 //!
 //! Supported: `$`, `.name`, `['name']` / `["name"]` with escapes, `*`, indices (negative from
 //! the end), slices `[start:end:step]`, unions `[a, b]`, descendants `..`, and filters `[?...]`
@@ -37,6 +38,8 @@ use std::str::FromStr;
 #[derive(Debug, Clone)]
 pub struct JsonPath {
     segments: Box<[ast::Segment]>,
+    /// Only `.name`, `['name']` and `[index]`: at most one node, found without a walk.
+    singular: bool,
 }
 
 impl JsonPath {
@@ -45,11 +48,18 @@ impl JsonPath {
     /// Fails on anything else, including blank space before or after the query and filters
     /// that RFC 9535's type rules reject (`[?@.* == 1]`, `[?length(@.a)]`).
     pub fn parse(expr: &str) -> Result<JsonPath, ParseError> {
-        parser::Parser::new(expr).query().map(|segments| JsonPath { segments })
+        let segments = parser::Parser::new(expr).query()?;
+        let singular = segments
+            .iter()
+            .all(|s| !s.descendant && matches!(*s.selectors, [ast::Selector::Name(_) | ast::Selector::Index(_)]));
+        Ok(JsonPath { segments, singular })
     }
 
     /// The nodes the query selects from `doc`, in the RFC's nodelist order.
     pub fn query<'a>(&self, doc: &'a Value) -> Vec<&'a Value> {
+        if self.singular {
+            return eval::singular(&self.segments, doc).into_iter().collect();
+        }
         let mut nodes = Vec::new();
         let _ = eval::walk(&self.segments, doc, doc, &mut |node| {
             nodes.push(node);
