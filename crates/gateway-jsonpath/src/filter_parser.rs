@@ -65,7 +65,7 @@ impl Parser<'_> {
     fn operator(&mut self, token: &str) -> bool {
         let before = self.pos;
         self.skip_blank();
-        if self.src[self.pos..].starts_with(token) {
+        if self.rest().starts_with(token) {
             self.pos += token.len();
             self.skip_blank();
             true
@@ -121,7 +121,7 @@ impl Parser<'_> {
     }
 
     fn comparison_op(&mut self) -> Option<CmpOp> {
-        let rest = &self.src.as_bytes()[self.pos..];
+        let rest = self.rest().as_bytes();
         let (op, len) = match rest {
             [b'=', b'=', ..] => (CmpOp::Eq, 2),
             [b'!', b'=', ..] => (CmpOp::Ne, 2),
@@ -153,8 +153,9 @@ impl Parser<'_> {
     /// `true`, `false`, `null` or `name(...)`.
     fn word(&mut self) -> Result<Term, ParseError> {
         let at = self.pos;
-        let len = self.src[at..].bytes().take_while(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_')).count();
-        let name = &self.src[at..at + len];
+        let rest = self.rest();
+        let len = rest.bytes().take_while(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_')).count();
+        let name = rest.get(..len).unwrap_or_default();
         self.pos += len;
         if self.peek() == Some(b'(') {
             return self.function(name, at);

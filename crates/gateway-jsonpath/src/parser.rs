@@ -39,6 +39,11 @@ impl<'s> Parser<'s> {
         Ok(segments)
     }
 
+    /// The expression from the cursor on (the cursor only ever stops between characters).
+    pub fn rest(&self) -> &'s str {
+        self.src.get(self.pos..).unwrap_or_default()
+    }
+
     /// The byte at the cursor.
     pub fn peek(&self) -> Option<u8> {
         self.src.as_bytes().get(self.pos).copied()
@@ -79,7 +84,7 @@ impl<'s> Parser<'s> {
 
     /// "expected `expected`, found ..." at the cursor.
     pub fn error(&self, expected: &str) -> ParseError {
-        let found = match self.src[self.pos..].chars().next() {
+        let found = match self.rest().chars().next() {
             None => "the end".to_string(),
             Some(c) if c.is_whitespace() => "blank space".to_string(),
             Some(c) => format!("`{c}`"),
@@ -101,7 +106,7 @@ impl<'s> Parser<'s> {
         loop {
             let before = self.pos;
             self.skip_blank();
-            let descendant = self.src[self.pos..].starts_with("..");
+            let descendant = self.rest().starts_with("..");
             let selectors = match self.peek() {
                 Some(b'.') if descendant => {
                     self.pos += 2;
@@ -137,7 +142,7 @@ impl<'s> Parser<'s> {
         if self.eat(b'*') {
             return Ok(Box::new([Selector::Wildcard]));
         }
-        let rest = &self.src[self.pos..];
+        let rest = &self.rest();
         let len = rest
             .char_indices()
             .find(|&(i, c)| !(c.is_ascii_alphabetic() || c == '_' || !c.is_ascii() || (i > 0 && c.is_ascii_digit())))
@@ -275,7 +280,7 @@ impl<'s> Parser<'s> {
             }
             self.digits("a digit in the exponent")?;
         }
-        let text = &self.src[start..self.pos];
+        let text = self.src.get(start..self.pos).unwrap_or_default();
         let integer = if float { None } else { text.parse::<i64>().map(Number::from).ok() };
         let integer = integer.or_else(|| if float { None } else { text.parse::<u64>().map(Number::from).ok() });
         // The grammar admits any exponent: `1e400` becomes the largest double, which is as far
@@ -302,7 +307,7 @@ impl<'s> Parser<'s> {
         self.pos += 1;
         let mut out = String::new();
         loop {
-            let Some(c) = self.src[self.pos..].chars().next() else {
+            let Some(c) = self.rest().chars().next() else {
                 return Err(self.error(if quote == '"' { "the closing `\"`" } else { "the closing `'`" }));
             };
             match c {
@@ -349,7 +354,7 @@ impl<'s> Parser<'s> {
         let high = self.hex4()?;
         let code = match high {
             0xD800..=0xDBFF => {
-                if !self.src[self.pos..].starts_with("\\u") {
+                if !self.rest().starts_with("\\u") {
                     return Err(self.error("`\\u` and a low surrogate after a high surrogate"));
                 }
                 self.pos += 2;
