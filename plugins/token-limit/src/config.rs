@@ -196,12 +196,9 @@ fn status(code: u16, at: &ConfigPath) -> Result<u16, ConfigError> {
     }
 }
 
-fn jsonpath(
-    expr: &Option<String>,
-    at: &ConfigPath,
-) -> Result<Option<jsonpath_rust::parser::model::JpQuery>, ConfigError> {
+fn jsonpath(expr: &Option<String>, at: &ConfigPath) -> Result<Option<gateway_jsonpath::JsonPath>, ConfigError> {
     let Some(expr) = expr else { return Ok(None) };
-    jsonpath_rust::parser::parse_json_path(expr)
+    gateway_jsonpath::JsonPath::parse(expr)
         .map(Some)
         .map_err(|e| at.error(format!("`{expr}` is not a valid JSONPath: {e}")))
 }

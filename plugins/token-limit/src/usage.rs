@@ -1,8 +1,7 @@
 //! Token usage as LLM APIs report it: reading counts out of one JSON document (built-in formats or
 //! custom JSONPath), merging reports across streamed events without double counting, and weighting.
 
-use jsonpath_rust::parser::model::JpQuery;
-use jsonpath_rust::query::js_path_process;
+use gateway_jsonpath::JsonPath;
 use serde_json::Value;
 
 /// Counts above this are treated as invalid (no real response has a trillion tokens).
@@ -76,11 +75,11 @@ pub struct Extracted {
 #[derive(Debug, Clone, Default)]
 pub struct CustomPaths {
     /// Input tokens.
-    pub input: Option<JpQuery>,
+    pub input: Option<JsonPath>,
     /// Output tokens.
-    pub output: Option<JpQuery>,
+    pub output: Option<JsonPath>,
     /// Total tokens.
-    pub total: Option<JpQuery>,
+    pub total: Option<JsonPath>,
 }
 
 /// Reads usage out of JSON documents.
@@ -107,10 +106,8 @@ impl Extractor {
             }
             Extractor::Custom(paths) => {
                 let mut invalid = false;
-                let mut run = |q: &Option<JpQuery>| {
-                    let q = q.as_ref()?;
-                    let results = js_path_process(q, doc).ok()?;
-                    let value = results.into_iter().map(|r| r.val()).find(|v| !v.is_null())?;
+                let mut run = |q: &Option<JsonPath>| {
+                    let value = q.as_ref()?.query(doc).into_iter().find(|v| !v.is_null())?;
                     let (n, bad) = count(value);
                     invalid |= bad;
                     n
@@ -284,7 +281,7 @@ mod tests {
 
     #[test]
     fn custom_paths_read_other_providers() {
-        let parse = |s: &str| jsonpath_rust::parser::parse_json_path(s).unwrap();
+        let parse = |s: &str| JsonPath::parse(s).unwrap();
         let paths = CustomPaths {
             input: Some(parse("$.meta.tokens.in")),
             output: Some(parse("$.meta.tokens.out")),

@@ -123,6 +123,19 @@ fn a_bad_jsonpath_expression_is_rejected_naming_the_field() {
     }
 }
 
+/// The error the README quotes for a bad JSONPath, word for word.
+#[test]
+fn the_readme_jsonpath_error_is_the_real_one() {
+    let config = serde_json::json!({
+        "rule_name": "r", "redis": {"service_name": "redis.static"},
+        "global_threshold": {"token_per_minute": 1000},
+        "usage_paths": {"output": "$.usage[?(@.x ==]"}
+    });
+    let err = TestHost::<TokenLimit>::configure(&config.to_string()).err().expect("rejected").to_string();
+    let readme = std::fs::read_to_string(dir().join("README.md")).unwrap();
+    assert!(readme.contains(&format!("``{err}``")), "README does not quote: {err}");
+}
+
 #[test]
 fn an_unknown_timezone_is_rejected_naming_the_field() {
     let config = serde_json::json!({
