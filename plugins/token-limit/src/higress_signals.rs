@@ -44,7 +44,12 @@ fn merged_ai_log(previous: &str) -> Option<String> {
     let mut fields = if previous.is_empty() {
         Map::new()
     } else {
-        let text: String = serde_json::from_str(&format!("\"{previous}\"")).ok()?;
+        // Read as a `Value`: a typed `String` target would link serde_json's typed-error
+        // texts, and with them f64's `Display` (14 KB).
+        let text = match serde_json::from_str::<Value>(&format!("\"{previous}\"")).ok()? {
+            Value::String(s) => s,
+            _ => return None,
+        };
         match serde_json::from_str(&text).ok()? {
             Value::Object(m) => m,
             _ => return None,
