@@ -34,12 +34,13 @@ pub struct KeyInput<'a> {
 /// Lower-case hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     let digest = Sha256::digest(data);
-    let mut out = String::with_capacity(64);
+    let mut out = Vec::with_capacity(64);
     for b in digest {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
     }
-    out
+    // Only hex digits were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -119,17 +120,21 @@ fn push_present(m: &mut String, tag: &str, name: &str, values: &[&str]) {
 
 /// Escapes the characters the material uses as separators, so components cannot collide.
 fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            ',' => out.push_str("\\,"),
-            '=' => out.push_str("\\="),
-            '!' => out.push_str("\\!"),
-            c => out.push(c),
-        }
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut rest = s;
+    // The escaped characters are ASCII, so every position found is a character boundary.
+    while let Some(i) = rest.bytes().position(|b| matches!(b, b'\\' | b'\n' | b',' | b'=' | b'!')) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b',' => "\\,",
+            b'=' => "\\=",
+            _ => "\\!",
+        });
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -162,6 +167,14 @@ mod tests {
     fn digest(spec: &KeySpec, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
         let headers = h(headers);
         spec.digest(&KeyInput { method, host: "example.com", path, headers: &headers })
+    }
+
+    #[test]
+    fn separators_are_escaped_and_the_rest_kept() {
+        assert_eq!(escape("a\\b\nc,d=e!fé"), "a\\\\b\\nc\\,d\\=e\\!fé");
+        assert_eq!(escape("plain"), "plain");
+        assert_eq!(escape(""), "");
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

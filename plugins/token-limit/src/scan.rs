@@ -86,7 +86,6 @@ impl Scanner {
             }
             Mode::Json { buf, overflowed } => {
                 let body = std::mem::take(buf);
-                result.streamed_chars = streamed::text_chars(&body);
                 if *overflowed {
                     result.malformed = true;
                     if extractor.needs_usage_key() {
@@ -97,6 +96,11 @@ impl Scanner {
                         Ok(doc) => apply(result, extractor.extract(&doc)),
                         Err(_) => result.malformed = true,
                     }
+                }
+                // Only read when no usage was found (settlement then charges by the text);
+                // counting it on every answer cost a pass over the whole body.
+                if result.usage.is_empty() {
+                    result.streamed_chars = streamed::text_chars(&body);
                 }
             }
         }

@@ -51,7 +51,13 @@ fn read_host_buffer(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Optio
     unsafe { take_host_buffer(data, size) }
 }
 
+/// Header names and values as text: nearly always ASCII, checked as such (cheaper than UTF-8
+/// validation per string); anything else is validated, invalid bytes replaced.
 fn text(bytes: Vec<u8>) -> String {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        return unsafe { String::from_utf8_unchecked(bytes) };
+    }
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
