@@ -29,11 +29,25 @@ fn push_uint(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// A type marker and a length or value, then CRLF: `*3\r\n`, `$5\r\n`, `:42\r\n`.
+/// A type marker and a length or value, then CRLF: `*3\r\n`, `$5\r\n`, `:42\r\n`. Built on
+/// the stack and appended in one copy (this runs for every argument of every command).
 fn push_header(out: &mut Vec<u8>, marker: u8, n: usize) {
-    out.push(marker);
-    push_uint(out, n as u64);
-    out.extend_from_slice(CRLF);
+    let mut line = [0u8; 23];
+    line[21] = b'\r';
+    line[22] = b'\n';
+    let mut at = 21;
+    let mut rest = n as u64;
+    loop {
+        at -= 1;
+        line[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    at -= 1;
+    line[at] = marker;
+    out.extend_from_slice(&line[at..]);
 }
 
 fn push_bulk(out: &mut Vec<u8>, marker: u8, bytes: &[u8]) {
