@@ -231,7 +231,13 @@ impl Limits {
 
 fn scoped(scope: Option<&str>, id: &str) -> String {
     match scope {
-        Some(scope) => format!("{scope}:{id}"),
+        Some(scope) => {
+            let mut name = String::with_capacity(scope.len() + id.len() + 1);
+            name.push_str(scope);
+            name.push(':');
+            name.push_str(id);
+            name
+        }
         None => id.to_string(),
     }
 }

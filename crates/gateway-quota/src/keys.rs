@@ -219,12 +219,20 @@ impl<T> Selection<'_, T> {
     /// A stable identity for counters: `<kind>:<name>:<value>`, with over-long values replaced
     /// by their SHA-1 so Redis keys stay short.
     pub fn counter_id(&self) -> String {
+        let hashed;
         let value = if self.value.len() > MAX_KEY_VALUE_LEN {
-            format!("sha1-{}", sha1_smol::Sha1::from(self.value.as_bytes()).digest())
+            hashed = format!("sha1-{}", sha1_smol::Sha1::from(self.value.as_bytes()).digest());
+            hashed.as_str()
         } else {
-            self.value.clone()
+            self.value.as_str()
         };
-        format!("{}:{}:{}", self.kind, self.name, value)
+        // Concatenated, not `format!`ed: this runs on every request.
+        let kind = self.kind.as_str();
+        let mut id = String::with_capacity(kind.len() + self.name.len() + value.len() + 2);
+        for part in [kind, ":", &self.name, ":", value] {
+            id.push_str(part);
+        }
+        id
     }
 }
 

@@ -1,4 +1,4 @@
-//! The module's global allocator: free lists of small blocks (16 to 256 bytes) in front of the
+//! The module's global allocator: free lists of small blocks (16 to 1024 bytes) in front of the
 //! system allocator (wasi-libc's dlmalloc). A request allocates and frees a few dozen small
 //! strings and vectors; dlmalloc spends about 220 wasm instructions on each malloc/free pair,
 //! a free list about 30.
@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::ptr;
 
 /// Block sizes of the classes; a request for `n` bytes takes the first class `>= n`.
-const CLASS_SIZES: [usize; 5] = [16, 32, 64, 128, 256];
+const CLASS_SIZES: [usize; 7] = [16, 32, 64, 128, 256, 512, 1024];
 /// Every small block is aligned to this (and so serves any alignment up to it).
 const BLOCK_ALIGN: usize = 16;
 
@@ -118,10 +118,11 @@ mod tests {
     #[test]
     fn blocks_are_reused_never_overlap_and_realloc_keeps_contents() {
         let blocks = SmallBlocks::new();
-        let layouts: Vec<Layout> = [(1, 1), (16, 8), (17, 1), (100, 4), (256, 16), (257, 1), (4096, 8), (24, 32)]
-            .iter()
-            .map(|&(s, a)| Layout::from_size_align(s, a).unwrap())
-            .collect();
+        let layouts: Vec<Layout> =
+            [(1, 1), (16, 8), (17, 1), (100, 4), (256, 16), (257, 1), (1025, 2), (4096, 8), (24, 32)]
+                .iter()
+                .map(|&(s, a)| Layout::from_size_align(s, a).unwrap())
+                .collect();
         for round in 0..3u8 {
             let mut live = Vec::new();
             for (i, layout) in layouts.iter().enumerate() {
@@ -149,7 +150,7 @@ mod tests {
                 unsafe { blocks.dealloc(p, layout) };
             }
         }
-        for size in 1..=300 {
+        for size in 1..=1100 {
             let class = class_of(&Layout::from_size_align(size, 1).unwrap());
             assert_eq!(class, CLASS_SIZES.iter().position(|&c| size <= c), "{size}");
         }

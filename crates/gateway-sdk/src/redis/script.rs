@@ -41,18 +41,15 @@ impl Script {
         keys: &[K],
         args: &[A],
     ) -> Result<Reply, RedisError> {
-        let numkeys = keys.len().to_string();
-        let mut tail: Vec<&[u8]> = Vec::with_capacity(1 + keys.len() + args.len());
-        tail.push(numkeys.as_bytes());
-        tail.extend(keys.iter().map(AsRef::as_ref));
-        tail.extend(args.iter().map(AsRef::as_ref));
-
-        let mut call: Vec<&[u8]> = vec![b"EVALSHA", self.sha.as_bytes()];
-        call.extend(&tail);
+        let numkeys = decimal(keys.len());
+        let mut call: Vec<&[u8]> = Vec::with_capacity(3 + keys.len() + args.len());
+        call.extend([b"EVALSHA".as_slice(), self.sha.as_bytes(), numkeys.as_bytes()]);
+        call.extend(keys.iter().map(AsRef::as_ref));
+        call.extend(args.iter().map(AsRef::as_ref));
         match client.command(&call).await {
             Err(RedisError::Reply(e)) if e.starts_with("NOSCRIPT") => {
-                let mut call: Vec<&[u8]> = vec![b"EVAL", self.source.as_bytes()];
-                call.extend(&tail);
+                call[0] = b"EVAL";
+                call[1] = self.source.as_bytes();
                 client.command(&call).await
             }
             other => other,
@@ -72,8 +69,31 @@ impl Script {
     }
 }
 
+/// `n` in decimal without the formatting machinery (every script call sends its key count).
+fn decimal(n: usize) -> String {
+    let mut digits = Vec::with_capacity(20);
+    let mut rest = n;
+    loop {
+        digits.push(b'0' + (rest % 10) as u8);
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    // Only ASCII digits were written.
+    String::from_utf8(digits).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_counts_are_decimal() {
+        for n in [0usize, 1, 9, 10, 123, usize::MAX] {
+            assert_eq!(super::decimal(n), n.to_string());
+        }
+    }
+
     #[test]
     fn sha_matches_redis_script_load() {
         // `redis-cli SCRIPT LOAD "return 1"` prints this digest.
