@@ -3,8 +3,11 @@
 //! as `cargo xtask build` ships it (`wasm-opt -Oz --strip-debug`), and compared with the budget
 //! below. A dependency or a generic that bloats a module fails here, not in production.
 //!
-//! The budgets are the sizes measured when they were last lowered plus about 3% for binaryen and
-//! rustc versions; lower them when a module shrinks (docs/benchmarks.md, "Module budgets").
+//! The budgets are the sizes measured when they were last set (2026-12-02, `opt-level = 3`:
+//! 247,733 / 216,541 / 526,423 / 440,013 / 688,772 bytes) plus about 3% for binaryen and rustc
+//! versions; lower them when a module shrinks (docs/benchmarks.md, "Module budgets"). They are
+//! ceilings against regressions, not the goals of issue 15 (200 KB per plugin, 100 KB for
+//! hello-redis), which these modules do not meet yet.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,11 +17,11 @@ use gateway_host::testing::plugin_wasm;
 
 /// Module → budget in bytes after `wasm-opt -Oz --strip-debug`.
 const BUDGETS: [(&str, u64); 5] = [
-    ("hello-redis", 210_000),
-    ("conformance-filter", 200_000),
-    ("cluster-rate-limit", 455_000),
-    ("cookie-cache", 380_000),
-    ("token-limit", 1_600_000),
+    ("hello-redis", 256_000),
+    ("conformance-filter", 224_000),
+    ("cluster-rate-limit", 543_000),
+    ("cookie-cache", 454_000),
+    ("token-limit", 710_000),
 ];
 
 fn optimised_size(name: &str) -> u64 {
