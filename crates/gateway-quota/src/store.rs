@@ -105,8 +105,8 @@ pub struct CheckPlan {
     /// length plus a bucket.
     pub ttls_ms: Vec<u64>,
     windows: Vec<Window>,
-    periods_ms: Vec<u64>,
-    kinds: Vec<char>,
+    /// Per window: the script's kind (`f`, `s`, `h`) and the period's length.
+    kinds_periods: Vec<(char, u64)>,
     units: u64,
     least: Option<u64>,
 }
@@ -138,9 +138,8 @@ impl QuotaStore {
     pub fn plan(&self, counter_id: &str, windows: &[Window], units: u64, now_ms: u64) -> CheckPlan {
         let mut keys = Vec::with_capacity(windows.len());
         let mut args = Vec::with_capacity(2 + 4 * windows.len());
-        let mut kinds = Vec::with_capacity(windows.len());
         let mut ttls_ms = Vec::with_capacity(windows.len());
-        let mut periods_ms = Vec::with_capacity(windows.len());
+        let mut kinds_periods = Vec::with_capacity(windows.len());
         args.push(decimal(units));
         args.push(decimal(now_ms));
         for w in windows {
@@ -157,9 +156,8 @@ impl QuotaStore {
                         decimal(bucket * SLIDING_BUCKETS),
                         decimal(bucket),
                     ]);
-                    kinds.push('s');
                     ttls_ms.push(bucket * SLIDING_BUCKETS + bucket);
-                    periods_ms.push(len);
+                    kinds_periods.push(('s', len));
                 }
                 _ => {
                     let period = w.period(now_ms);
@@ -171,13 +169,12 @@ impl QuotaStore {
                     suffix.push_str(&period.name);
                     keys.push(hash_tagged(&self.prefix, counter_id, &suffix));
                     args.extend(["f".to_string(), decimal(w.quota), decimal(reset), decimal(ttl)]);
-                    kinds.push('f');
                     ttls_ms.push(ttl);
-                    periods_ms.push(period.length_ms());
+                    kinds_periods.push(('f', period.length_ms()));
                 }
             }
         }
-        CheckPlan { keys, args, ttls_ms, windows: windows.to_vec(), periods_ms, kinds, units, least: None }
+        CheckPlan { keys, args, ttls_ms, windows: windows.to_vec(), kinds_periods, units, least: None }
     }
 
     /// Like [`QuotaStore::plan`], but "reserve what fits": the check admits the request when
@@ -223,8 +220,7 @@ impl QuotaStore {
             args,
             ttls_ms: windows.iter().map(|w| w.millis().max(1)).collect(),
             windows: windows.to_vec(),
-            periods_ms: windows.iter().map(Window::millis).collect(),
-            kinds: vec!['h'; windows.len()],
+            kinds_periods: windows.iter().map(|w| ('h', w.millis())).collect(),
             units,
             least,
         }
@@ -291,7 +287,7 @@ impl CheckPlan {
         let rejected = it.next().ok_or_else(|| bad("empty reply"))?;
         let mut windows = Vec::with_capacity(self.windows.len());
         let mut slots = Vec::with_capacity(self.windows.len());
-        for ((w, kind), period_ms) in self.windows.iter().zip(&self.kinds).zip(&self.periods_ms) {
+        for (w, (kind, period_ms)) in self.windows.iter().zip(&self.kinds_periods) {
             let (Some(used), Some(reset), Some(field)) = (it.next(), it.next(), it.next()) else {
                 return Err(bad("too few values"));
             };

@@ -89,7 +89,8 @@ impl Window {
     pub fn key_name(&self) -> String {
         match &self.span {
             Span::Seconds(s) => {
-                let mut out = String::with_capacity(8);
+                // Room for the `:<period>` the counter's key appends (no reallocation there).
+                let mut out = String::with_capacity(32);
                 push_u64(&mut out, *s);
                 out
             }

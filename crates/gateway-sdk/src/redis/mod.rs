@@ -26,8 +26,10 @@ pub fn hash_tagged(prefix: &str, tag: &str, suffix: &str) -> String {
     key.push_str(prefix);
     key.push_str(":{");
     let mut rest = tag;
-    // Braces are ASCII, so the positions found are character boundaries.
-    while let Some(i) = rest.bytes().position(|b| b == b'{' || b == b'}') {
+    // Braces are ASCII, so the positions found are character boundaries. Most tags have none:
+    // `contains` on bytes is memchr, a word at a time.
+    let braces = tag.as_bytes().contains(&b'{') || tag.as_bytes().contains(&b'}');
+    while let Some(i) = if braces { rest.bytes().position(|b| b == b'{' || b == b'}') } else { None } {
         key.push_str(&rest[..i]);
         key.push('_');
         rest = &rest[i + 1..];
