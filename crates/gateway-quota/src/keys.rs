@@ -229,7 +229,7 @@ impl<T> Selection<'_, T> {
         // Concatenated, not `format!`ed: this runs on every request.
         let kind = self.kind.as_str();
         let mut id = String::with_capacity(kind.len() + self.name.len() + value.len() + 2);
-        for part in [kind, ":", &self.name, ":", value] {
+        for part in [kind, ":", self.name, ":", value] {
             id.push_str(part);
         }
         id
