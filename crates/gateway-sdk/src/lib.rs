@@ -23,6 +23,7 @@ pub mod abi;
 pub mod breaker;
 pub mod config;
 mod context;
+pub mod decimal;
 mod driver;
 pub mod http_call;
 mod id_map;

@@ -41,7 +41,7 @@ impl Script {
         keys: &[K],
         args: &[A],
     ) -> Result<Reply, RedisError> {
-        let numkeys = decimal(keys.len());
+        let numkeys = crate::decimal::decimal(keys.len() as u64);
         let mut call: Vec<&[u8]> = Vec::with_capacity(3 + keys.len() + args.len());
         call.extend([b"EVALSHA".as_slice(), self.sha.as_bytes(), numkeys.as_bytes()]);
         call.extend(keys.iter().map(AsRef::as_ref));
@@ -69,30 +69,8 @@ impl Script {
     }
 }
 
-/// `n` in decimal without the formatting machinery (every script call sends its key count).
-fn decimal(n: usize) -> String {
-    let mut digits = Vec::with_capacity(20);
-    let mut rest = n;
-    loop {
-        digits.push(b'0' + (rest % 10) as u8);
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    // Only ASCII digits were written.
-    String::from_utf8(digits).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn key_counts_are_decimal() {
-        for n in [0usize, 1, 9, 10, 123, usize::MAX] {
-            assert_eq!(super::decimal(n), n.to_string());
-        }
-    }
 
     #[test]
     fn sha_matches_redis_script_load() {
