@@ -70,7 +70,7 @@ fn cluster_rate_limit_admits_exactly_the_quota_across_four_gateways_and_64_clien
     let (cluster, proxy) = cluster_and_proxy();
     let upstream = TestUpstream::echo().unwrap();
     let config =
-        json!({"rule_name": "cluster-exact", "global_threshold": {"query_per_minute": 50}, "redis": redis_block()});
+        json!({"rule_name": "cluster-exact", "global_threshold": {"query_per_day": 50}, "redis": redis_block()});
     let gateways: Vec<Gateway> =
         (0..4).map(|_| gateway("cluster-rate-limit", config.clone(), &proxy, &upstream)).collect();
     // One window for the whole run: every gateway's clock stands in the middle of a minute.
@@ -108,7 +108,9 @@ fn per_user_counters_spread_over_every_master_and_scripts_load_through_the_proxy
     let upstream = TestUpstream::echo().unwrap();
     let config = json!({
         "rule_name": "spread",
-        "rule_items": [{"limit_by_per_header": "x-user", "limit_keys": [{"key": "*", "query_per_minute": 3}]}],
+        // A day, not a minute: a minute boundary during the run (it takes ~20 s) let one user's
+        // requests straddle two windows and fail the test about one run in three.
+        "rule_items": [{"limit_by_per_header": "x-user", "limit_keys": [{"key": "*", "query_per_day": 3}]}],
         "redis": redis_block(),
     });
     let gw = gateway("cluster-rate-limit", config, &proxy, &upstream);
