@@ -136,14 +136,3 @@ fn near_miss_queries_are_accepted_or_refused_alike() {
         failures[..failures.len().min(40)].join("\n")
     );
 }
-
-/// `cargo test -p gateway-jsonpath --test differential print_samples -- --ignored --nocapture`
-/// shows what the generator makes.
-#[test]
-#[ignore]
-fn print_samples() {
-    let mut rng = Rng(seed(0x5EED_0001));
-    for _ in 0..25 {
-        println!("{}", query(&mut rng));
-    }
-}
