@@ -21,11 +21,14 @@ use redis::{Counts, RedisCounter, Split};
 
 pub const ABOUT: &str = "count wasm instructions and Redis commands per request of each plugin";
 pub const USAGE: &str = "\
-usage: cargo xtask bench [--requests N] [--seconds S] [--no-write]
+usage: cargo xtask bench [--requests N] [--seconds S] [--no-write] [--profile N]
 
   --requests N  requests per measured row, sent one at a time (default 200, at most 10000)
   --seconds S   seconds of wrk load per timed row (default 5, at most 60; 0 skips the timed rows)
   --no-write    print the tables only; leave docs/benchmarks.md alone
+  --profile N   run the gateway with the fuel profile on (modules keep their function names:
+                `wasm-opt -Oz -g` of cargo's output) and print each row's N costliest wasm
+                functions; implies --no-write (instrumented modules cost more than shipped ones)
 
 Builds cluster-rate-limit, token-limit and cookie-cache (wasm-opt'd when installed) and gateway-host,
 starts redis-server, the demo upstream and one gateway (one worker, an admin listener) with a route
@@ -209,7 +212,9 @@ pub fn run(mut flags: Flags) -> Result<()> {
     if seconds > 60 {
         bail!("--seconds must be at most 60");
     }
-    let write = !flags.switch("--no-write");
+    let profile_top: Option<u64> =
+        flags.value("--profile")?.map(|n| n.parse()).transpose().context("--profile")?;
+    let write = !flags.switch("--no-write") && profile_top.is_none();
     flags.finish()?;
 
     let ws = Workspace::load()?;
@@ -226,6 +231,12 @@ pub fn run(mut flags: Flags) -> Result<()> {
 
     let dir = ws.target_dir.join("bench");
     std::fs::create_dir_all(&dir)?;
+    let mut modules: Vec<std::path::PathBuf> = built.iter().map(|b| b.wasm.clone()).collect();
+    if profile_top.is_some() {
+        for ((name, module), b) in PLUGINS.iter().zip(modules.iter_mut()).zip(&built) {
+            *module = named_module(&dir, name, &b.raw)?;
+        }
+    }
     let redis = Service::redis(&dir)?;
     let counter = RedisCounter::start(redis.port)?;
     let mut gateway = GatewaySpec {
@@ -236,31 +247,32 @@ pub fn run(mut flags: Flags) -> Result<()> {
         redis_port: redis.port,
         routes: Vec::new(),
         plugins: Vec::new(),
+        profile_fuel: profile_top.is_some(),
     };
     gateway.add_route("baseline", "/baseline", &[]);
-    for (plugin, module) in plugins.iter().zip(&built) {
+    for (plugin, wasm) in plugins.iter().zip(&modules) {
         let config = local_gateway::default_config(plugin)?;
         match plugin.name.as_str() {
             "cluster-rate-limit" => {
-                gateway.add_plugin(&plugin.name, &module.wasm, rate_limit_config(config.clone(), 1));
+                gateway.add_plugin(&plugin.name, wasm, rate_limit_config(config.clone(), 1));
                 gateway.add_route("rate-limit", "/rate-limit", &[&plugin.name]);
                 let open = "cluster-rate-limit-open";
-                gateway.add_plugin(open, &module.wasm, rate_limit_config(config, HUGE_QUOTA));
+                gateway.add_plugin(open, wasm, rate_limit_config(config, HUGE_QUOTA));
                 gateway.add_route(open, "/open-rate-limit", &[open]);
             }
             "token-limit" => {
                 for (route, quota) in [("token-allowed", HUGE_QUOTA), ("token-rejected", 1)] {
                     let instance = format!("token-limit-{route}");
-                    gateway.add_plugin(&instance, &module.wasm, token_quota(config.clone(), quota));
+                    gateway.add_plugin(&instance, wasm, token_quota(config.clone(), quota));
                     gateway.add_route(route, &format!("/v1/{route}/"), &[&instance]);
                 }
             }
             "hello-redis" => {
-                gateway.add_plugin(&plugin.name, &module.wasm, config);
+                gateway.add_plugin(&plugin.name, wasm, config);
                 gateway.add_route(&plugin.name, "/hello", &[&plugin.name]);
             }
             _ => {
-                gateway.add_plugin(&plugin.name, &module.wasm, config);
+                gateway.add_plugin(&plugin.name, wasm, config);
                 gateway.add_route(&plugin.name, &format!("/{}", plugin.name), &[&plugin.name]);
             }
         }
@@ -277,7 +289,14 @@ pub fn run(mut flags: Flags) -> Result<()> {
     let mut rows = Vec::new();
     for phase in &PHASES {
         eprintln!("bench: {} {} ({requests} requests)", phase.plugin.unwrap_or("no plugin"), phase.kind);
+        if profile_top.is_some() {
+            bench.admin_post("/profile/reset")?;
+        }
         rows.push(bench.measure(phase, requests)?);
+        if let Some(top) = profile_top {
+            let report = bench.admin_get(&format!("/profile?format=text&top={top}"))?;
+            println!("#### profile: {} {}\n\n```\n{}\n```\n", phase.plugin.unwrap_or("no plugin"), phase.kind, report.trim_end());
+        }
     }
 
     let load = load::Load { seconds, connections: CONNECTIONS };
@@ -356,6 +375,7 @@ struct Stats {
 struct Bench {
     agent: ureq::Agent,
     base: String,
+    admin: String,
     stats_url: String,
     redis: RedisCounter,
 }
@@ -370,6 +390,7 @@ impl Bench {
         Bench {
             agent,
             base: format!("http://127.0.0.1:{port}"),
+            admin: format!("http://127.0.0.1:{admin_port}"),
             stats_url: format!("http://127.0.0.1:{admin_port}/stats"),
             redis,
         }
@@ -398,6 +419,27 @@ impl Bench {
             && !cache_status.contains(want)
         {
             bail!("{} {}: cache-status {cache_status:?} lacks {want:?}", probe.method, probe.path);
+        }
+        Ok(())
+    }
+
+    /// `GET path` on the admin listener; fails unless it answers 200.
+    fn admin_get(&self, path: &str) -> Result<String> {
+        let url = format!("{}{path}", self.admin);
+        let mut response = self.agent.get(&url).call().with_context(|| format!("GET {url}"))?;
+        let body = response.body_mut().read_to_string()?;
+        if response.status() != 200 {
+            bail!("GET {url} answered {}: {body}", response.status());
+        }
+        Ok(body)
+    }
+
+    /// `POST path` (empty body) on the admin listener; fails unless it answers 200.
+    fn admin_post(&self, path: &str) -> Result<()> {
+        let url = format!("{}{path}", self.admin);
+        let mut response = self.agent.post(&url).send_empty().with_context(|| format!("POST {url}"))?;
+        if response.status() != 200 {
+            bail!("POST {url} answered {}: {}", response.status(), response.body_mut().read_to_string()?);
         }
         Ok(())
     }
@@ -469,6 +511,25 @@ impl Bench {
             redis: redis_after.since(&redis_before),
         })
     }
+}
+
+/// `dir/named-NAME.wasm`: `raw` (cargo's output) through `wasm-opt -Oz -g`, so the module is
+/// the shipped one but keeps its function names for the fuel profile.
+fn named_module(dir: &std::path::Path, name: &str, raw: &[u8]) -> Result<std::path::PathBuf> {
+    let input = dir.join(format!("raw-{name}.wasm"));
+    let output = dir.join(format!("named-{name}.wasm"));
+    std::fs::write(&input, raw).with_context(|| format!("writing {}", input.display()))?;
+    let status = std::process::Command::new("wasm-opt")
+        .args(["-Oz", "-g"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .status()
+        .context("running wasm-opt (apt-get install binaryen)")?;
+    if !status.success() {
+        bail!("wasm-opt -Oz -g {} failed ({status})", input.display());
+    }
+    Ok(output)
 }
 
 /// `1234567` → `1,234,567`.

@@ -45,6 +45,8 @@ pub fn run(mut flags: Flags) -> Result<()> {
 pub struct Built {
     pub wasm: PathBuf,
     pub bytes: Vec<u8>,
+    /// cargo's output before wasm-opt (it keeps the function names the fuel profile reports).
+    pub raw: Vec<u8>,
 }
 
 /// Builds each plugin in its own cargo invocation (so features resolve the same way whichever
@@ -99,7 +101,7 @@ pub fn build(ws: &Workspace, plugins: &[Plugin], optimise: bool) -> Result<Vec<B
             },
             ws.relative(&wasm).display()
         );
-        built.push(Built { wasm, bytes });
+        built.push(Built { wasm, bytes, raw });
     }
     Ok(built)
 }

@@ -39,6 +39,7 @@ pub fn run(mut flags: Flags) -> Result<()> {
         port,
         admin_port: None,
         concurrency: 2,
+        profile_fuel: false,
         upstream: start_upstream()?,
         redis_port: redis.port,
         routes: Vec::new(),

@@ -114,6 +114,8 @@ pub(crate) struct GatewaySpec {
     pub(crate) redis_port: u16,
     pub(crate) routes: Vec<Value>,
     pub(crate) plugins: Vec<Value>,
+    /// Instrument the plugins for the fuel profile (`GET /profile` on the admin listener).
+    pub(crate) profile_fuel: bool,
 }
 
 impl GatewaySpec {
@@ -141,6 +143,9 @@ impl GatewaySpec {
         });
         if let Some(admin) = self.admin_port {
             gateway["admin_address"] = json!(format!("127.0.0.1:{admin}"));
+        }
+        if self.profile_fuel {
+            gateway["profile_fuel"] = json!(true);
         }
         gateway
     }
@@ -333,6 +338,7 @@ mod tests {
             port: 10000,
             admin_port: Some(10001),
             concurrency: 1,
+            profile_fuel: false,
             upstream: "127.0.0.1:9".into(),
             redis_port: 6380,
             routes: Vec::new(),
