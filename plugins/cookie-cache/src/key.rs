@@ -33,14 +33,21 @@ pub struct KeyInput<'a> {
 
 /// Lower-case hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
+    let mut out = String::with_capacity(64);
+    push_sha256_hex(&mut out, data);
+    out
+}
+
+/// Appends the lower-case hex SHA-256 of `data` to `out`.
+fn push_sha256_hex(out: &mut String, data: &[u8]) {
     let digest = Sha256::digest(data);
-    let mut out = Vec::with_capacity(64);
-    for b in digest {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0xf)]);
+    let mut hex = [0u8; 64];
+    for (pair, b) in hex.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
     }
     // Only hex digits were written.
-    String::from_utf8(out).unwrap_or_default()
+    out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -48,12 +55,16 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 impl KeySpec {
     /// The key material for `input`: one line per component, cookie values already hashed.
     /// Exposed for tests and debugging; [`KeySpec::digest`] is what names Redis keys.
+    ///
+    /// A line is `tag value`, the value escaped ([`push_escaped`]); a named component's value
+    /// is `name=v1,v2` or `name!absent` with the name and each value escaped first, so they
+    /// are escaped twice in the line, as the format has always been (it names stored keys).
     pub fn material(&self, input: &KeyInput<'_>) -> String {
         let (path, query) = match input.path.split_once('?') {
             Some((p, q)) => (p, Some(q.split('#').next().unwrap_or(q))),
             None => (input.path.split('#').next().unwrap_or(input.path), None),
         };
-        let mut m = String::with_capacity(128);
+        let mut m = String::with_capacity(192);
         push_line(&mut m, "v2", "");
         push_line(&mut m, "m", &input.method.to_ascii_uppercase());
         push_line(&mut m, "h", &input.host.to_ascii_lowercase());
@@ -61,30 +72,34 @@ impl KeySpec {
         match self.query.select(query) {
             Selected::All(params) => {
                 for p in params {
-                    push_line(&mut m, "q", &escape(&p.as_sent()));
+                    start_line(&mut m, "q");
+                    push_escaped(&mut m, &p.as_sent(), 2);
+                    m.push('\n');
                 }
             }
             Selected::Only(listed) => {
                 for (name, params) in listed {
                     let values: Vec<String> = params.iter().map(|p| p.as_sent()).collect();
-                    let values: Vec<&str> = values.iter().map(String::as_str).collect();
-                    push_present(&mut m, "q", &name, &values);
+                    push_present(&mut m, "q", &name, values.iter().map(String::as_str));
                 }
             }
             Selected::Nothing => {}
         }
         for name in &self.headers {
-            let values: Vec<&str> =
-                input.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()).collect();
-            push_present(&mut m, "hd", name, &values);
+            let values = input.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
+            push_present(&mut m, "hd", name, values);
         }
         for name in &self.cookies {
-            let value = cookie(input.headers, name);
-            let line = match value {
-                Some(v) => format!("{}=sha256:{}", escape(name), sha256_hex(v.as_bytes())),
-                None => format!("{}!absent", escape(name)),
-            };
-            push_line(&mut m, "c", &line);
+            start_line(&mut m, "c");
+            push_escaped(&mut m, name, 2);
+            match cookie(input.headers, name) {
+                Some(v) => {
+                    m.push_str("\\=sha256:");
+                    push_sha256_hex(&mut m, v.as_bytes());
+                }
+                None => m.push_str("\\!absent"),
+            }
+            m.push('\n');
         }
         m
     }
@@ -101,41 +116,58 @@ impl KeySpec {
     }
 }
 
-fn push_line(m: &mut String, tag: &str, value: &str) {
+fn start_line(m: &mut String, tag: &str) {
     m.push_str(tag);
     m.push(' ');
-    m.push_str(&escape(value));
+}
+
+fn push_line(m: &mut String, tag: &str, value: &str) {
+    start_line(m, tag);
+    push_escaped(m, value, 1);
     m.push('\n');
 }
 
-/// Absent and present-but-empty are different keys; several values keep their order.
-fn push_present(m: &mut String, tag: &str, name: &str, values: &[&str]) {
-    if values.is_empty() {
-        push_line(m, tag, &format!("{}!absent", escape(name)));
-    } else {
-        let joined: Vec<String> = values.iter().map(|v| escape(v)).collect();
-        push_line(m, tag, &format!("{}={}", escape(name), joined.join(",")));
+/// `tag name=v1,v2` or `tag name!absent`: absent and present-but-empty are different keys;
+/// several values keep their order.
+fn push_present<'v>(m: &mut String, tag: &str, name: &str, values: impl Iterator<Item = &'v str>) {
+    start_line(m, tag);
+    push_escaped(m, name, 2);
+    let mut any = false;
+    for v in values {
+        m.push_str(if any { "\\," } else { "\\=" });
+        push_escaped(m, v, 2);
+        any = true;
     }
+    if !any {
+        m.push_str("\\!absent");
+    }
+    m.push('\n');
 }
 
-/// Escapes the characters the material uses as separators, so components cannot collide.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 4);
+/// Appends `s` with the characters the material uses as separators escaped `times` times
+/// (1 or 2), so components cannot collide.
+fn push_escaped(out: &mut String, s: &str, times: u8) {
     let mut rest = s;
     // The escaped characters are ASCII, so every position found is a character boundary.
     while let Some(i) = rest.bytes().position(|b| matches!(b, b'\\' | b'\n' | b',' | b'=' | b'!')) {
         out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b',' => "\\,",
-            b'=' => "\\=",
-            _ => "\\!",
+        let b = rest.as_bytes()[i];
+        out.push_str(match (times, b) {
+            (1, b'\\') => "\\\\",
+            (1, b'\n') => "\\n",
+            (1, b',') => "\\,",
+            (1, b'=') => "\\=",
+            (1, _) => "\\!",
+            // Escaping `\\x` again: the backslash doubles, then `x` is escaped once.
+            (_, b'\\') => "\\\\\\\\",
+            (_, b'\n') => "\\\\n",
+            (_, b',') => "\\\\\\,",
+            (_, b'=') => "\\\\\\=",
+            (_, _) => "\\\\\\!",
         });
         rest = &rest[i + 1..];
     }
     out.push_str(rest);
-    out
 }
 
 /// The first value of cookie `name` in the request's `cookie` headers.
@@ -151,6 +183,130 @@ pub fn cookie(headers: &[(String, String)], name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The material as it was built before it was written in place (the format names stored
+    /// keys, so it must not change).
+    mod reference {
+        use super::super::*;
+
+        pub fn escape(s: &str) -> String {
+            let mut out = String::with_capacity(s.len() + 4);
+            let mut rest = s;
+            while let Some(i) = rest.bytes().position(|b| matches!(b, b'\\' | b'\n' | b',' | b'=' | b'!')) {
+                out.push_str(&rest[..i]);
+                out.push_str(match rest.as_bytes()[i] {
+                    b'\\' => "\\\\",
+                    b'\n' => "\\n",
+                    b',' => "\\,",
+                    b'=' => "\\=",
+                    _ => "\\!",
+                });
+                rest = &rest[i + 1..];
+            }
+            out.push_str(rest);
+            out
+        }
+
+        fn push_line(m: &mut String, tag: &str, value: &str) {
+            m.push_str(tag);
+            m.push(' ');
+            m.push_str(&escape(value));
+            m.push('\n');
+        }
+
+        fn push_present(m: &mut String, tag: &str, name: &str, values: &[&str]) {
+            if values.is_empty() {
+                push_line(m, tag, &format!("{}!absent", escape(name)));
+            } else {
+                let joined: Vec<String> = values.iter().map(|v| escape(v)).collect();
+                push_line(m, tag, &format!("{}={}", escape(name), joined.join(",")));
+            }
+        }
+
+        pub fn material(spec: &KeySpec, input: &KeyInput<'_>) -> String {
+            let (path, query) = match input.path.split_once('?') {
+                Some((p, q)) => (p, Some(q.split('#').next().unwrap_or(q))),
+                None => (input.path.split('#').next().unwrap_or(input.path), None),
+            };
+            let mut m = String::new();
+            push_line(&mut m, "v2", "");
+            push_line(&mut m, "m", &input.method.to_ascii_uppercase());
+            push_line(&mut m, "h", &input.host.to_ascii_lowercase());
+            push_line(&mut m, "p", path);
+            match spec.query.select(query) {
+                Selected::All(params) => {
+                    for p in params {
+                        push_line(&mut m, "q", &escape(&p.as_sent()));
+                    }
+                }
+                Selected::Only(listed) => {
+                    for (name, params) in listed {
+                        let values: Vec<String> = params.iter().map(|p| p.as_sent()).collect();
+                        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                        push_present(&mut m, "q", &name, &values);
+                    }
+                }
+                Selected::Nothing => {}
+            }
+            for name in &spec.headers {
+                let values: Vec<&str> =
+                    input.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()).collect();
+                push_present(&mut m, "hd", name, &values);
+            }
+            for name in &spec.cookies {
+                let line = match cookie(input.headers, name) {
+                    Some(v) => format!("{}=sha256:{}", escape(name), sha256_hex(v.as_bytes())),
+                    None => format!("{}!absent", escape(name)),
+                };
+                push_line(&mut m, "c", &line);
+            }
+            m
+        }
+    }
+
+    use reference::escape;
+
+    #[test]
+    fn the_material_is_the_one_stored_keys_were_named_by() {
+        let pieces = ["a", "\\", "\n", ",", "=", "!", "é", " ", "%3D", "&", ";", "?", "#", "x=y", ""];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let text = |next: &mut dyn FnMut(usize) -> usize| -> String {
+            (0..next(5)).map(|_| pieces[next(pieces.len())]).collect()
+        };
+        for _ in 0..3_000 {
+            let spec = KeySpec {
+                cookies: (0..next(3)).map(|_| text(&mut next)).collect(),
+                query: match next(3) {
+                    0 => QueryKey::All,
+                    1 => QueryKey::Ignore,
+                    _ => QueryKey::Only((0..next(3)).map(|_| text(&mut next)).collect()),
+                },
+                headers: (0..next(3)).map(|_| format!("x-{}", text(&mut next))).collect(),
+            };
+            let mut headers = Vec::new();
+            for _ in 0..next(4) {
+                let name = match next(3) {
+                    0 => "cookie".to_string(),
+                    1 => spec.headers.first().cloned().unwrap_or_default(),
+                    _ => "x-other".to_string(),
+                };
+                let value = match spec.cookies.first() {
+                    Some(c) if name == "cookie" => format!("{c}={}; z=1", text(&mut next)),
+                    _ => text(&mut next),
+                };
+                headers.push((name, value));
+            }
+            let path = format!("/{}?{}={}&{}", text(&mut next), text(&mut next), text(&mut next), text(&mut next));
+            let input = KeyInput { method: "get", host: "Example.COM", path: &path, headers: &headers };
+            assert_eq!(spec.material(&input), reference::material(&spec, &input), "{spec:?} {input:?}");
+        }
+    }
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -264,13 +264,13 @@ impl HttpFilter for TokenFilter {
         };
         let bytes = body.bytes();
         let estimate = match request::parse(&bytes) {
-            Some((info, mut doc)) => {
+            Some(info) => {
                 // Decided by the body's shape and the route, never by a client header.
                 if info.stream
                     && info.openai_style
                     && !info.anthropic_body
                     && self.may_inject()
-                    && let Some(rewritten) = request::with_include_usage(&bytes, &info, &mut doc)
+                    && let Some(rewritten) = request::with_include_usage(&bytes, &info)
                 {
                     body.replace(&rewritten);
                 }

@@ -16,14 +16,18 @@ pub fn strip_bom(body: &[u8]) -> &[u8] {
 
 /// Parses a JSON object, tolerating a BOM and `NaN` / `Infinity` / `-Infinity` (read as `null`).
 pub fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
-    let body = strip_bom(body);
-    let doc = match serde_json::from_slice::<Value>(body) {
-        Ok(doc) => doc,
-        Err(_) => serde_json::from_slice::<Value>(&nulled_non_finite(body)?).ok()?,
-    };
-    match doc {
+    match parse_value_by_substitution(strip_bom(body))? {
         Value::Object(map) => Some(map),
         _ => None,
+    }
+}
+
+/// A JSON document as serde_json reads it, or else with `NaN` / `Infinity` / `-Infinity`
+/// outside strings replaced by `null` first.
+pub(crate) fn parse_value_by_substitution(body: &[u8]) -> Option<Value> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(doc) => Some(doc),
+        Err(_) => serde_json::from_slice::<Value>(&nulled_non_finite(body)?).ok(),
     }
 }
 

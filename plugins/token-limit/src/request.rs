@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::json_view::{JsonKey, JsonView, Kind, Leniency};
 use crate::lenient;
 
 /// Part types that carry media (images, audio, files, video) rather than text.
@@ -102,30 +103,73 @@ impl RequestInfo {
     }
 }
 
+/// Top-level keys the estimate reads: [`TopLevel`] keeps one slot for each.
+const READ_KEYS: [&str; 14] = [
+    "model",
+    "stream",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "parameters",
+    "anthropic_version",
+    "stream_options",
+    "messages",
+    "prompt",
+    "input",
+    "contents",
+    "system",
+    "instructions",
+];
+
+/// The last value of each of [`READ_KEYS`] in the body's top-level object.
+struct TopLevel<'a>([Option<JsonView<'a>>; READ_KEYS.len()]);
+
+impl<'a> TopLevel<'a> {
+    fn read(doc: JsonView<'a>) -> TopLevel<'a> {
+        let mut slots = [None; READ_KEYS.len()];
+        for (key, value) in doc.members() {
+            // A repeated key: the last one wins, as serde_json's map (and Python's json) keep it.
+            if let Some(slot) = READ_KEYS.iter().position(|k| key.matches(k)) {
+                slots[slot] = Some(value);
+            }
+        }
+        TopLevel(slots)
+    }
+
+    fn get(&self, key: &str) -> Option<JsonView<'a>> {
+        READ_KEYS.iter().position(|k| *k == key).and_then(|slot| self.0[slot])
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
+
 /// Reads a JSON request body (leniently: a BOM, `NaN`, `Infinity`); `None` when it is not a
-/// JSON object.
-pub fn parse(body: &[u8]) -> Option<(RequestInfo, Map<String, Value>)> {
-    let doc = lenient::parse_object(body)?;
+/// JSON object. One pass over the text, no tree: [`crate::json_view`] accepts exactly what
+/// serde_json does.
+pub fn parse(body: &[u8]) -> Option<RequestInfo> {
+    let doc = JsonView::parse(lenient::strip_bom(body), Leniency::NonFinite).filter(JsonView::is_object)?;
+    let top = TopLevel::read(doc);
     let max_tokens = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
         .iter()
-        .find_map(|k| doc.get(*k).and_then(Value::as_u64))
-        .or_else(|| doc.get("parameters").and_then(|p| p.get("max_tokens")).and_then(Value::as_u64));
+        .find_map(|k| top.get(k).and_then(|v| v.as_u64()))
+        .or_else(|| top.get("parameters").and_then(|p| p.get("max_tokens")).and_then(|v| v.as_u64()));
     let mut counts = Counts::default();
-    for v in PROMPT_KEYS.iter().filter_map(|k| doc.get(*k)) {
+    for v in PROMPT_KEYS.iter().filter_map(|k| top.get(k)) {
         counts.walk(v, 0);
     }
-    let info = RequestInfo {
-        model: doc.get("model").and_then(Value::as_str).map(str::to_string),
-        stream: doc.get("stream").and_then(Value::as_bool).unwrap_or(false),
+    Some(RequestInfo {
+        model: top.get("model").and_then(|v| v.as_str()).map(|s| s.into_owned()),
+        stream: top.get("stream").and_then(|v| v.as_bool()).unwrap_or(false),
         max_tokens,
         prompt_chars: counts.chars,
         media_parts: counts.media,
-        openai_style: doc.contains_key("messages") || doc.contains_key("prompt"),
-        completion: COMPLETION_KEYS.iter().any(|k| doc.contains_key(*k)),
-        anthropic_body: doc.contains_key("anthropic_version"),
-        has_stream_options: doc.contains_key("stream_options"),
-    };
-    Some((info, doc))
+        openai_style: top.has("messages") || top.has("prompt"),
+        completion: COMPLETION_KEYS.iter().any(|k| top.has(k)),
+        anthropic_body: top.has("anthropic_version"),
+        has_stream_options: top.has("stream_options"),
+    })
 }
 
 #[derive(Debug, Default)]
@@ -136,31 +180,65 @@ struct Counts {
 
 impl Counts {
     /// Counts the characters of every string under `v` (object keys excluded) and the media
-    /// parts, depth-limited.
-    fn walk(&mut self, v: &Value, depth: u32) {
+    /// parts, depth-limited. An object's repeated key counts once, its last value, as
+    /// serde_json's map keeps it.
+    fn walk(&mut self, v: JsonView<'_>, depth: u32) {
         if depth > 32 {
             return;
         }
-        match v {
-            Value::String(s) if is_data_url(s) => self.media += 1,
-            Value::String(s) => self.chars = self.chars.saturating_add(s.chars().count() as u64),
-            Value::Array(items) => items.iter().for_each(|i| self.walk(i, depth + 1)),
-            Value::Object(m) => {
-                if m.get("type").and_then(Value::as_str).is_some_and(|t| MEDIA_TYPES.contains(&t)) {
+        match v.kind() {
+            Kind::String => match v.as_str() {
+                Some(s) if is_data_url(&s) => self.media += 1,
+                Some(s) => self.chars = self.chars.saturating_add(s.chars().count() as u64),
+                None => {}
+            },
+            Kind::Array => v.items().for_each(|i| self.walk(i, depth + 1)),
+            Kind::Object => {
+                let members = kept_members(v);
+                let type_name = members.iter().rev().find(|(k, _)| k.matches("type")).and_then(|(_, t)| t.as_str());
+                if type_name.is_some_and(|t| MEDIA_TYPES.contains(&t.as_ref())) {
                     self.media += 1;
                     return;
                 }
-                for (k, v) in m {
-                    if MEDIA_KEYS.contains(&k.as_str()) {
+                for (k, v) in members {
+                    if MEDIA_KEYS.iter().any(|m| k.matches(m)) {
                         self.media += 1;
                     } else {
                         self.walk(v, depth + 1);
                     }
                 }
             }
-            _ => {}
+            Kind::Null | Kind::Bool | Kind::Number => {}
         }
     }
+}
+
+/// An object's members without the ones a later repeat of their key overrides.
+fn kept_members<'a>(obj: JsonView<'a>) -> Vec<(JsonKey<'a>, JsonView<'a>)> {
+    let mut members: Vec<_> = obj.members().collect();
+    if members.len() <= 32 {
+        let mut i = 0;
+        while i < members.len() {
+            let key = members[i].0;
+            if members[i + 1..].iter().any(|(later, _)| later.same_as(&key)) {
+                members.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        return members;
+    }
+    // Many members: sort by key (stable, so repeats stay in document order) and keep the last.
+    let mut keyed: Vec<(std::borrow::Cow<'a, str>, usize)> =
+        members.iter().enumerate().map(|(i, (k, _))| (k.decoded(), i)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut keep = vec![false; members.len()];
+    for (n, (key, index)) in keyed.iter().enumerate() {
+        if keyed.get(n + 1).is_none_or(|(next, _)| next != key) {
+            keep[*index] = true;
+        }
+    }
+    members.into_iter().zip(keep).filter_map(|(m, k)| k.then_some(m)).collect()
 }
 
 fn is_data_url(s: &str) -> bool {
@@ -171,14 +249,15 @@ fn is_data_url(s: &str) -> bool {
 /// for. Without `stream_options` the member is inserted as text, so the rest of the body
 /// goes upstream as the client sent it (a BOM, `NaN`); with `stream_options` present the
 /// document is written anew (a `NaN` then becomes `null`).
-pub fn with_include_usage(body: &[u8], info: &RequestInfo, doc: &mut Map<String, Value>) -> Option<Vec<u8>> {
+pub fn with_include_usage(body: &[u8], info: &RequestInfo) -> Option<Vec<u8>> {
     if !info.has_stream_options {
         return lenient::insert_first_member(body, r#""stream_options":{"include_usage":true}"#);
     }
-    if !inject_include_usage(doc) {
+    let mut doc = lenient::parse_object(body)?;
+    if !inject_include_usage(&mut doc) {
         return None;
     }
-    serde_json::to_vec(doc).ok()
+    serde_json::to_vec(&doc).ok()
 }
 
 /// Sets `stream_options.include_usage: true` unless it is already true. Returns whether the
@@ -197,6 +276,10 @@ pub fn inject_include_usage(doc: &mut Map<String, Value>) -> bool {
 }
 
 #[cfg(test)]
+#[path = "request_against_serde.rs"]
+mod against_serde_json;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -205,7 +288,7 @@ mod tests {
     #[test]
     fn reads_model_stream_and_output_cap() {
         let body = br#"{"model":"gpt-4o","stream":true,"max_completion_tokens":50,"messages":[{"role":"user","content":"abcdefgh"}]}"#;
-        let (info, _) = parse(body).unwrap();
+        let info = parse(body).unwrap();
         assert_eq!(info.model.as_deref(), Some("gpt-4o"));
         assert!(info.stream && info.openai_style && info.completion);
         assert_eq!(info.max_tokens, Some(50));
@@ -215,26 +298,25 @@ mod tests {
 
     #[test]
     fn without_an_output_cap_the_least_is_the_prompt() {
-        let (info, _) = parse(br#"{"messages":[{"role":"user","content":"Hello, who are you?"}]}"#).unwrap();
+        let info = parse(br#"{"messages":[{"role":"user","content":"Hello, who are you?"}]}"#).unwrap();
         assert_eq!(info.estimate(&RULES, false), Estimate { want: 1006, least: 6, prompt: 6, completion: true });
         assert_eq!(info.estimate(&RULES, true).want, 6, "embeddings generate nothing");
-        let (zero, _) = parse(br#"{"max_tokens":0,"messages":[]}"#).unwrap();
+        let zero = parse(br#"{"max_tokens":0,"messages":[]}"#).unwrap();
         assert_eq!(zero.estimate(&RULES, false).least, 1, "a completion always reserves something");
     }
 
     #[test]
     fn dashscope_native_parameters_and_defaults() {
-        let (info, _) =
-            parse(br#"{"model":"qwen-max","input":{"prompt":"hey"},"parameters":{"max_tokens":7}}"#).unwrap();
+        let info = parse(br#"{"model":"qwen-max","input":{"prompt":"hey"},"parameters":{"max_tokens":7}}"#).unwrap();
         assert_eq!(info.max_tokens, Some(7));
         assert!(!info.openai_style && info.completion);
-        let (none, _) = parse(br#"{"messages":[]}"#).unwrap();
+        let none = parse(br#"{"messages":[]}"#).unwrap();
         assert_eq!(none.estimate(&RULES, false).want, 1000);
     }
 
     #[test]
     fn bodies_that_are_not_completions_cost_nothing_up_front() {
-        let (info, _) = parse(br#"{"purpose":"batch","file":"abc"}"#).unwrap();
+        let info = parse(br#"{"purpose":"batch","file":"abc"}"#).unwrap();
         assert!(!info.completion);
         assert_eq!(info.estimate(&RULES, false), Estimate::default());
     }
@@ -252,7 +334,7 @@ mod tests {
             {"inline_data": {"mime_type": "image/png", "data": blob}},
             format!("data:image/png;base64,{blob}")
         ]}]});
-        let (info, _) = parse(body.to_string().as_bytes()).unwrap();
+        let info = parse(body.to_string().as_bytes()).unwrap();
         assert_eq!(info.media_parts, 7);
         assert_eq!(info.prompt_chars, "user".len() as u64 + "text".len() as u64 + 4);
         assert_eq!(info.prompt_tokens(&RULES), 3 + 7 * 765);
@@ -263,33 +345,35 @@ mod tests {
         assert!(parse(b"[1,2]").is_none());
         assert!(parse(b"{\"model\":").is_none());
         assert!(parse(&[0xff, 0x00]).is_none());
-        let (neg, _) = parse(br#"{"max_tokens":-5,"stream":"yes"}"#).unwrap();
+        let neg = parse(br#"{"max_tokens":-5,"stream":"yes"}"#).unwrap();
         assert_eq!((neg.max_tokens, neg.stream), (None, false));
     }
 
     #[test]
     fn include_usage_is_inserted_as_text_or_set_in_place() {
         let body = b"\xEF\xBB\xBF{\"stream\":true,\"temperature\":NaN,\"messages\":[]}";
-        let (info, mut doc) = parse(body).unwrap();
+        let info = parse(body).unwrap();
         assert!(info.stream && info.anthropic_body.eq(&false));
-        let out = with_include_usage(body, &info, &mut doc).unwrap();
+        let out = with_include_usage(body, &info).unwrap();
         assert_eq!(out, b"\xEF\xBB\xBF{\"stream_options\":{\"include_usage\":true},\"stream\":true,\"temperature\":NaN,\"messages\":[]}");
         let body = br#"{"stream":true,"messages":[],"stream_options":{"include_usage":false}}"#;
-        let (info, mut doc) = parse(body).unwrap();
-        let out: Value = serde_json::from_slice(&with_include_usage(body, &info, &mut doc).unwrap()).unwrap();
+        let info = parse(body).unwrap();
+        let out: Value = serde_json::from_slice(&with_include_usage(body, &info).unwrap()).unwrap();
         assert_eq!(out["stream_options"]["include_usage"], Value::Bool(true));
         let body = br#"{"stream":true,"stream_options":{"include_usage":true}}"#;
-        let (info, mut doc) = parse(body).unwrap();
-        assert_eq!(with_include_usage(body, &info, &mut doc), None);
+        let info = parse(body).unwrap();
+        assert_eq!(with_include_usage(body, &info), None);
     }
 
     #[test]
     fn injects_include_usage_once() {
-        let (_, mut doc) = parse(br#"{"stream":true,"messages":[],"stream_options":{"include_usage":false}}"#).unwrap();
+        let mut doc =
+            lenient::parse_object(br#"{"stream":true,"messages":[],"stream_options":{"include_usage":false}}"#)
+                .unwrap();
         assert!(inject_include_usage(&mut doc));
         assert_eq!(doc["stream_options"]["include_usage"], Value::Bool(true));
         assert!(!inject_include_usage(&mut doc));
-        let (_, mut bare) = parse(br#"{"stream":true,"stream_options":null}"#).unwrap();
+        let mut bare = lenient::parse_object(br#"{"stream":true,"stream_options":null}"#).unwrap();
         assert!(inject_include_usage(&mut bare));
         assert_eq!(bare["stream_options"], serde_json::json!({"include_usage": true}));
     }

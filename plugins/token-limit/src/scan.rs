@@ -3,11 +3,10 @@
 //! It also counts the generated text that went by, for a stream that ends before its usage.
 //! The bytes themselves are never changed or held back.
 
-use serde_json::Value;
-
+use crate::json_view::JsonView;
 use crate::sse::{Event, SseParser};
 use crate::streamed;
-use crate::usage::{Extracted, Extractor, Usage, read_usage_object};
+use crate::usage::{Extracted, Extractor, Usage, read_usage_view};
 
 /// Largest SSE event or line kept for parsing.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -92,9 +91,9 @@ impl Scanner {
                         apply(result, tail_usage(&body));
                     }
                 } else if !body.iter().all(u8::is_ascii_whitespace) {
-                    match serde_json::from_slice::<Value>(&body) {
-                        Ok(doc) => apply(result, extractor.extract(&doc)),
-                        Err(_) => result.malformed = true,
+                    match extractor.extract_text(&body) {
+                        Some(found) => apply(result, found),
+                        None => result.malformed = true,
                     }
                 }
                 // Only read when no usage was found (settlement then charges by the text);
@@ -126,9 +125,9 @@ fn on_event(event: Event, extractor: &Extractor, result: &mut ScanResult, cumula
     if extractor.needs_usage_key() && !contains(data, b"\"usage\"") {
         return;
     }
-    match serde_json::from_slice::<Value>(data) {
-        Ok(doc) => apply(result, extractor.extract(&doc)),
-        Err(_) => result.malformed = true,
+    match extractor.extract_text(data) {
+        Some(found) => apply(result, found),
+        None => result.malformed = true,
     }
 }
 
@@ -142,11 +141,10 @@ fn tail_usage(tail: &[u8]) -> Extracted {
     let mut end = tail.len();
     while let Some(pos) = tail[..end].windows(needle.len()).rposition(|w| w == needle) {
         let after = tail[pos + needle.len()..].trim_ascii_start();
-        if let Some(rest) = after.strip_prefix(b":") {
-            let mut values = serde_json::Deserializer::from_slice(rest.trim_ascii_start()).into_iter::<Value>();
-            if let Some(Ok(obj @ Value::Object(_))) = values.next() {
-                return read_usage_object(&obj);
-            }
+        if let Some(rest) = after.strip_prefix(b":")
+            && let Some(obj) = JsonView::parse_prefix(rest.trim_ascii_start()).filter(JsonView::is_object)
+        {
+            return read_usage_view(obj);
         }
         end = pos;
     }

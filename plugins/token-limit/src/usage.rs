@@ -4,6 +4,8 @@
 use gateway_jsonpath::JsonPath;
 use serde_json::Value;
 
+use crate::json_view::{JsonView, Kind, Leniency};
+
 /// Counts above this are treated as invalid (no real response has a trillion tokens).
 pub const MAX_COUNT: u64 = 1 << 40;
 
@@ -97,6 +99,23 @@ impl Extractor {
         matches!(self, Extractor::BuiltIn(_))
     }
 
+    /// Extracts the counts of one JSON document's text; `None` when it is not JSON (as
+    /// serde_json reads it). The built-in formats read the text in place ([`JsonView`]);
+    /// custom JSONPath expressions query a serde_json tree.
+    pub fn extract_text(&self, text: &[u8]) -> Option<Extracted> {
+        match self {
+            Extractor::BuiltIn(format) => {
+                let doc = JsonView::parse(text, Leniency::Strict)?;
+                let found = format
+                    .locations()
+                    .iter()
+                    .find_map(|path| path.iter().try_fold(doc, |v, k| v.get(k)).filter(JsonView::is_object));
+                Some(found.map_or_else(Extracted::default, read_usage_view))
+            }
+            Extractor::Custom(_) => serde_json::from_slice::<Value>(text).ok().map(|doc| self.extract(&doc)),
+        }
+    }
+
     /// Extracts the counts of one JSON document.
     pub fn extract(&self, doc: &Value) -> Extracted {
         match self {
@@ -125,9 +144,40 @@ fn lookup<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
 
 /// Reads a usage object of any built-in format.
 pub fn read_usage_object(obj: &Value) -> Extracted {
+    read_usage(|name| obj.get(name).map_or((None, false), count))
+}
+
+/// The fields [`read_usage`] looks up.
+const USAGE_FIELDS: [&str; 7] = [
+    "prompt_tokens",
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "completion_tokens",
+    "output_tokens",
+    "total_tokens",
+];
+
+/// Reads a usage object of any built-in format, in place: one pass over its members, the
+/// last of a repeated field winning (as serde_json's map keeps it).
+pub fn read_usage_view(obj: JsonView<'_>) -> Extracted {
+    let mut found = [None; USAGE_FIELDS.len()];
+    for (key, value) in obj.members() {
+        if let Some(slot) = USAGE_FIELDS.iter().position(|f| key.matches(f)) {
+            found[slot] = Some(value);
+        }
+    }
+    read_usage(|name| {
+        let slot = USAGE_FIELDS.iter().position(|f| *f == name);
+        slot.and_then(|s| found[s]).map_or((None, false), count_view)
+    })
+}
+
+/// The usage from `lookup(field)`: each field's count and whether it was garbage.
+fn read_usage(lookup: impl Fn(&str) -> (Option<u64>, bool)) -> Extracted {
     let mut invalid = false;
     let mut field = |name: &str| {
-        let (n, bad) = obj.get(name).map_or((None, false), count);
+        let (n, bad) = lookup(name);
         invalid |= bad;
         n
     };
@@ -152,18 +202,32 @@ pub fn read_usage_object(obj: &Value) -> Extracted {
 fn count(value: &Value) -> (Option<u64>, bool) {
     match value {
         Value::Null => (None, false),
-        Value::Number(n) => match n.as_u64() {
-            Some(v) if v <= MAX_COUNT => (Some(v), false),
-            Some(_) => (None, true),
-            None => match n.as_f64() {
-                // Whole floats (`12.0`) are tolerated; negative, fractional or huge ones are not.
-                Some(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= MAX_COUNT as f64 => {
-                    (Some(f as u64), false)
-                }
-                _ => (None, true),
-            },
-        },
+        Value::Number(n) => number_count(n.as_u64(), n.as_f64()),
         _ => (None, true),
+    }
+}
+
+/// [`count`] of a value read in place.
+fn count_view(value: JsonView<'_>) -> (Option<u64>, bool) {
+    match value.kind() {
+        Kind::Null => (None, false),
+        Kind::Number => number_count(value.as_u64(), value.as_f64()),
+        _ => (None, true),
+    }
+}
+
+/// A number's count from its integer and float readings.
+fn number_count(integer: Option<u64>, float: Option<f64>) -> (Option<u64>, bool) {
+    match integer {
+        Some(v) if v <= MAX_COUNT => (Some(v), false),
+        Some(_) => (None, true),
+        None => match float {
+            // Whole floats (`12.0`) are tolerated; negative, fractional or huge ones are not.
+            Some(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= MAX_COUNT as f64 => {
+                (Some(f as u64), false)
+            }
+            _ => (None, true),
+        },
     }
 }
 
@@ -210,8 +274,65 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The tree reading, checked against the in-place reading of the same document's text.
     fn auto(doc: Value) -> Extracted {
-        Extractor::BuiltIn(Format::Auto).extract(&doc)
+        let extractor = Extractor::BuiltIn(Format::Auto);
+        let from_tree = extractor.extract(&doc);
+        assert_eq!(extractor.extract_text(doc.to_string().as_bytes()), Some(from_tree), "{doc}");
+        from_tree
+    }
+
+    #[test]
+    fn in_place_reading_matches_the_tree_on_generated_documents() {
+        let fields = [
+            "prompt_tokens",
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "completion_tokens",
+            "output_tokens",
+            "total_tokens",
+            "other",
+        ];
+        let values = [
+            "3",
+            "0",
+            "-1",
+            "7.0",
+            "7.5",
+            "1e3",
+            "1099511627777",
+            "99999999999999999999",
+            "null",
+            "\"9\"",
+            "[1]",
+            "{}",
+            "true",
+        ];
+        let wrappers: [fn(String) -> String; 5] = [
+            |u| format!("{{\"usage\":{u}}}"),
+            |u| format!("{{\"response\":{{\"usage\":{u}}},\"type\":\"response.completed\"}}"),
+            |u| format!("{{\"message\":{{\"usage\":{u}}}}}"),
+            |u| format!("{{\"usage\":null,\"usage\":{u}}}"),
+            |u| format!("{{\"choices\":[],\"usage\":{u}}}  "),
+        ];
+        let mut state = 0x853C_49E6_748F_EA9Bu64;
+        let mut next = |n: usize| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n as u64) as usize
+        };
+        for _ in 0..5_000 {
+            let members: Vec<String> = (0..next(5))
+                .map(|_| format!("\"{}\":{}", fields[next(fields.len())], values[next(values.len())]))
+                .collect();
+            let text = wrappers[next(wrappers.len())](format!("{{{}}}", members.join(",")));
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            for format in [Format::Auto, Format::Openai, Format::OpenaiResponses, Format::Qwen, Format::Anthropic] {
+                let extractor = Extractor::BuiltIn(format);
+                assert_eq!(extractor.extract_text(text.as_bytes()), Some(extractor.extract(&doc)), "{format:?} {text}");
+            }
+        }
+        assert_eq!(Extractor::BuiltIn(Format::Auto).extract_text(b"{\"usage\":"), None);
     }
 
     fn usage(input: Option<u64>, output: Option<u64>, total: Option<u64>) -> Usage {

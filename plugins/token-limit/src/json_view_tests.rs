@@ -1,0 +1,283 @@
+//! json_view against serde_json: the same documents accepted, the same values read back.
+
+use serde_json::Value;
+
+use super::*;
+
+/// A small deterministic generator (xorshift64*), so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+}
+
+const NUMBERS: &[&str] = &[
+    "0",
+    "-0",
+    "7",
+    "-7",
+    "10",
+    "10.0",
+    "1e2",
+    "1E+2",
+    "1e-2",
+    "0.5",
+    "-0.0",
+    "18446744073709551615",
+    "18446744073709551616",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "99999999999999999999999",
+    "1e308",
+    "1e309",
+    "-1e400",
+    "0e999999",
+    "1e-400",
+    "2.5e-3",
+    "01",
+    "1.",
+    ".5",
+    "-",
+    "1e",
+    "1e+",
+    "+1",
+    "00",
+    "1.7976931348623157e308",
+    "1099511627776",
+    "1099511627777",
+    "12.000",
+    "3.0e0",
+];
+
+const STRINGS: &[&str] = &[
+    r#""""#,
+    r#""a""#,
+    r#""type""#,
+    r#""t\u0079pe""#,
+    r#""\"\\\/\b\f\n\r\t""#,
+    r#""\u00e9""#,
+    r#""é""#,
+    r#""\ud83d\ude00""#,
+    r#""😀""#,
+    r#""\ud83d""#,
+    r#""\ude00""#,
+    r#""\ud83dx""#,
+    r#""\ud83d\u0041""#,
+    r#""\u12""#,
+    r#""\x""#,
+    "\"tab\there\"",
+    "\"nl\nhere\"",
+    r#""data:image/png;base64,QUJD""#,
+    r#""DATA:x;base64,y""#,
+    r#""image_url""#,
+    r#""\uD83D\uDE00""#,
+    r#""\u0000""#,
+    "\"\u{7f}\"",
+];
+
+const KEYS: &[&str] = &[
+    "type",
+    "text",
+    "content",
+    "usage",
+    "a",
+    "b",
+    "t\\u0079pe",
+    "image_url",
+    "inline_data",
+    "messages",
+    "prompt_tokens",
+    "completion_tokens",
+    "max_tokens",
+    "stream",
+];
+
+const SPACES: &[&str] = &["", "", "", " ", "\n", "\t", "\r\n  ", "\u{c}"];
+
+fn gen_value(rng: &mut Rng, depth: usize, lenient: bool, out: &mut String) {
+    let choice = if depth > 4 { rng.below(5) } else { rng.below(8) };
+    match choice {
+        0 => out.push_str(rng.pick(NUMBERS)),
+        1 if rng.below(2) == 0 => out.push_str(rng.pick(STRINGS)),
+        1 => {
+            // A long string, so the eight-bytes-at-a-time scans meet every special byte at
+            // every offset of a word.
+            out.push('"');
+            for _ in 0..rng.below(40) {
+                out.push_str(
+                    rng.pick(&["abc", "x", "{", "]", "[", "}", "\\\"", "\\\\", "\\n", "é", "😀", ",", ":", "\u{1}"]),
+                );
+            }
+            out.push('"');
+        }
+        2 => out.push_str(rng.pick(&["true", "false", "null", "tru", "nul"])),
+        3 if lenient => out.push_str(rng.pick(&["NaN", "Infinity", "-Infinity", "nan", "-NaN"])),
+        3 | 4 => out.push_str(rng.pick(&["12", "\"x\"", "[]", "{}"])),
+        5 | 6 => {
+            out.push('{');
+            for i in 0..rng.below(5) {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(rng.pick(SPACES));
+                out.push('"');
+                out.push_str(rng.pick(KEYS));
+                out.push('"');
+                out.push_str(rng.pick(SPACES));
+                out.push(':');
+                out.push_str(rng.pick(SPACES));
+                gen_value(rng, depth + 1, lenient, out);
+            }
+            out.push('}');
+        }
+        _ => {
+            out.push('[');
+            for i in 0..rng.below(5) {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(rng.pick(SPACES));
+                gen_value(rng, depth + 1, lenient, out);
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// A generated document, sometimes broken by one byte-level edit.
+fn gen_doc(rng: &mut Rng, lenient: bool) -> Vec<u8> {
+    let mut text = String::new();
+    text.push_str(rng.pick(SPACES));
+    gen_value(rng, 0, lenient, &mut text);
+    text.push_str(rng.pick(SPACES));
+    let mut bytes = text.into_bytes();
+    if rng.below(3) == 0 && !bytes.is_empty() {
+        let at = rng.below(bytes.len());
+        let noise = rng.pick(&[b'"', b',', b'}', b']', b'\\', b':', b'x', 0xff, 0xc3, b'0', b'-', b'e', b' ']);
+        match rng.below(3) {
+            0 => bytes[at] = noise,
+            1 => bytes.insert(at, noise),
+            _ => {
+                bytes.remove(at);
+            }
+        }
+    }
+    bytes
+}
+
+/// Whether `view` reads back as `value` (serde_json's tree): kinds, strings, numbers as
+/// `as_u64`/`as_f64` see them, arrays item by item, objects key by key with the last of a
+/// repeated key winning.
+fn same(view: JsonView, value: &Value) -> bool {
+    match value {
+        Value::Null => view.kind() == Kind::Null,
+        Value::Bool(b) => view.as_bool() == Some(*b),
+        Value::Number(n) => {
+            view.kind() == Kind::Number
+                && view.as_u64() == n.as_u64()
+                && match (view.as_f64(), n.as_f64()) {
+                    (Some(a), Some(b)) => a == b || ((a - b) / b).abs() < 1e-15,
+                    _ => false,
+                }
+        }
+        Value::String(s) => view.as_str().as_deref() == Some(s.as_str()),
+        Value::Array(items) => {
+            view.kind() == Kind::Array
+                && view.items().count() == items.len()
+                && view.items().zip(items).all(|(v, i)| same(v, i))
+        }
+        Value::Object(map) => {
+            view.kind() == Kind::Object
+                && map.iter().all(|(k, v)| view.get(k).is_some_and(|got| same(got, v)))
+                && view.members().all(|(k, _)| map.contains_key(k.decoded().as_ref()))
+        }
+    }
+}
+
+#[test]
+fn accepts_exactly_what_serde_json_accepts_and_reads_the_same_values() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut accepted, mut refused) = (0, 0);
+    for _ in 0..40_000 {
+        let doc = gen_doc(&mut rng, false);
+        let ours = JsonView::parse(&doc, Leniency::Strict);
+        let theirs = serde_json::from_slice::<Value>(&doc);
+        let shown = String::from_utf8_lossy(&doc);
+        match (ours, theirs) {
+            (Some(view), Ok(value)) => {
+                accepted += 1;
+                assert!(same(view, &value), "{shown}: read back differently from {value}");
+            }
+            (None, Err(_)) => refused += 1,
+            (ours, theirs) => panic!("{shown}: json_view {:?}, serde_json {:?}", ours.is_some(), theirs.map(|_| ())),
+        }
+    }
+    // Both sides of the comparison are exercised.
+    assert!(accepted > 5_000 && refused > 5_000, "accepted {accepted}, refused {refused}");
+}
+
+#[test]
+fn lenient_documents_match_the_text_substitution_they_replace() {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut lenient_only = 0;
+    for _ in 0..20_000 {
+        let doc = gen_doc(&mut rng, true);
+        let ours = JsonView::parse(&doc, Leniency::NonFinite);
+        // What the plugin did before: NaN / Infinity / -Infinity outside strings become null.
+        let theirs = crate::lenient::parse_value_by_substitution(&doc);
+        let shown = String::from_utf8_lossy(&doc);
+        match (ours, theirs) {
+            (Some(view), Some(value)) => {
+                lenient_only += usize::from(JsonView::parse(&doc, Leniency::Strict).is_none());
+                assert!(same(view, &value), "{shown}: read back differently from {value}");
+            }
+            (None, None) => {}
+            (ours, theirs) => panic!("{shown}: json_view {:?}, substitution {:?}", ours.is_some(), theirs.is_some()),
+        }
+    }
+    assert!(lenient_only > 500, "only {lenient_only} documents needed the leniency");
+}
+
+#[test]
+fn the_recursion_limit_is_serde_jsons() {
+    for depth in [126, 127, 128, 129] {
+        let doc = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let ours = JsonView::parse(doc.as_bytes(), Leniency::Strict).is_some();
+        assert_eq!(ours, serde_json::from_str::<Value>(&doc).is_ok(), "depth {depth}");
+        let doc = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        let ours = JsonView::parse(doc.as_bytes(), Leniency::Strict).is_some();
+        assert_eq!(ours, serde_json::from_str::<Value>(&doc).is_ok(), "object depth {depth}");
+    }
+}
+
+#[test]
+fn lookups_take_the_last_repeated_key_and_decode_escaped_keys() {
+    let doc = JsonView::parse(br#"{"a":1,"t\u0079pe":"x","a":2}"#, Leniency::Strict).unwrap();
+    assert_eq!(doc.get("a").and_then(|v| v.as_u64()), Some(2));
+    assert_eq!(doc.get("type").and_then(|v| v.as_str()).as_deref(), Some("x"));
+    assert!(doc.contains_key("type") && !doc.contains_key("b"));
+    assert_eq!(doc.members().count(), 3);
+    assert!(doc.get("a").is_some_and(|v| v.items().next().is_none()));
+}
+
+#[test]
+fn a_prefix_is_read_as_the_stream_deserializer_reads_it() {
+    let view = JsonView::parse_prefix(br#"{"prompt_tokens":1} , "x": 2}"#).unwrap();
+    assert_eq!(view.raw(), br#"{"prompt_tokens":1}"#);
+    assert!(JsonView::parse_prefix(b"12}").is_none());
+    assert!(JsonView::parse_prefix(br#"{"a":"#).is_none());
+}

@@ -1,0 +1,165 @@
+//! The request reader against the serde_json tree walk it replaced, on generated bodies.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+/// The reader as it was: a serde_json tree of the whole body, then lookups.
+fn reference(body: &[u8]) -> Option<RequestInfo> {
+    let doc = lenient::parse_object(body)?;
+    let max_tokens = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+        .iter()
+        .find_map(|k| doc.get(*k).and_then(Value::as_u64))
+        .or_else(|| doc.get("parameters").and_then(|p| p.get("max_tokens")).and_then(Value::as_u64));
+    let (mut chars, mut media) = (0u64, 0u64);
+    for v in PROMPT_KEYS.iter().filter_map(|k| doc.get(*k)) {
+        walk(v, 0, &mut chars, &mut media);
+    }
+    Some(RequestInfo {
+        model: doc.get("model").and_then(Value::as_str).map(str::to_string),
+        stream: doc.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        max_tokens,
+        prompt_chars: chars,
+        media_parts: media,
+        openai_style: doc.contains_key("messages") || doc.contains_key("prompt"),
+        completion: COMPLETION_KEYS.iter().any(|k| doc.contains_key(*k)),
+        anthropic_body: doc.contains_key("anthropic_version"),
+        has_stream_options: doc.contains_key("stream_options"),
+    })
+}
+
+fn walk(v: &Value, depth: u32, chars: &mut u64, media: &mut u64) {
+    if depth > 32 {
+        return;
+    }
+    match v {
+        Value::String(s) if is_data_url(s) => *media += 1,
+        Value::String(s) => *chars += s.chars().count() as u64,
+        Value::Array(items) => items.iter().for_each(|i| walk(i, depth + 1, chars, media)),
+        Value::Object(m) => {
+            if m.get("type").and_then(Value::as_str).is_some_and(|t| MEDIA_TYPES.contains(&t)) {
+                *media += 1;
+                return;
+            }
+            for (k, v) in m {
+                if MEDIA_KEYS.contains(&k.as_str()) {
+                    *media += 1;
+                } else {
+                    walk(v, depth + 1, chars, media);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+const TEXTS: &[&str] = &[
+    "hi",
+    "héllo wörld",
+    "😀 emoji",
+    "data:image/png;base64,QUJD",
+    "DATA:audio/wav;base64,AAAA",
+    "data:text/plain,x",
+    "quote \" and \\ backslash",
+    "\u{e9}\u{301}",
+    "",
+];
+const TYPES: &[&str] = &["text", "image_url", "input_audio", "file", "image", "tool_use", "video"];
+const KEYS: &[&str] = &[
+    "model",
+    "stream",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "messages",
+    "prompt",
+    "input",
+    "contents",
+    "system",
+    "instructions",
+    "parameters",
+    "anthropic_version",
+    "stream_options",
+    "temperature",
+    "n",
+];
+
+fn part(rng: &mut Rng, depth: usize) -> String {
+    match rng.below(if depth > 3 { 3 } else { 7 }) {
+        0 => json!(TEXTS[rng.below(TEXTS.len())]).to_string(),
+        1 => ["1", "-2", "3.5", "null", "true", "NaN", "Infinity"][rng.below(7)].to_string(),
+        2 => format!(r#""\u00e9\ud83d\ude00{}""#, rng.below(10)),
+        3 => {
+            // A content part; sometimes with a repeated or escaped key.
+            let ty = TYPES[rng.below(TYPES.len())];
+            let extra = match rng.below(5) {
+                0 => r#","type":"text""#.to_string(),
+                1 => format!(r#","t\u0079pe":"{ty}""#),
+                2 => r#","inline_data":{"data":"QUJD"}"#.to_string(),
+                3 => format!(r#","text":{},"text":"x""#, part(rng, depth + 1)),
+                _ => String::new(),
+            };
+            format!(r#"{{"type":"{ty}","text":{}{extra}}}"#, part(rng, depth + 1))
+        }
+        4 => {
+            let n = rng.below(4);
+            let items: Vec<String> = (0..n).map(|_| part(rng, depth + 1)).collect();
+            format!("[{}]", items.join(","))
+        }
+        5 => format!(r#"{{"role":"user","content":{}}}"#, part(rng, depth + 1)),
+        _ => format!(r#"{{"parts":[{}],"inlineData":{{}}}}"#, part(rng, depth + 1)),
+    }
+}
+
+fn body(rng: &mut Rng) -> Vec<u8> {
+    let n = rng.below(7);
+    let members: Vec<String> = (0..n)
+        .map(|_| {
+            let key = KEYS[rng.below(KEYS.len())];
+            let value = match key {
+                "max_tokens" | "max_completion_tokens" | "max_output_tokens" => {
+                    ["10", "0", "-5", "10.0", "1e2", "18446744073709551616", "NaN", "\"7\""][rng.below(8)].to_string()
+                }
+                "stream" => ["true", "false", "\"yes\"", "null"][rng.below(4)].to_string(),
+                "parameters" => format!(r#"{{"max_tokens":{}}}"#, rng.below(20)),
+                "model" => r#""gpt-4o""#.to_string(),
+                _ => part(rng, 0),
+            };
+            format!(r#""{key}":{value}"#)
+        })
+        .collect();
+    let mut text = format!("{{{}}}", members.join(","));
+    if rng.below(8) == 0 {
+        text.insert(0, '\u{feff}');
+    }
+    let mut bytes = text.into_bytes();
+    if rng.below(10) == 0 {
+        // Cut anywhere, mid-character too.
+        bytes.truncate(rng.below(bytes.len() + 1));
+    }
+    bytes
+}
+
+#[test]
+fn reads_every_generated_body_as_the_serde_json_tree_walk_did() {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut objects = 0;
+    for _ in 0..20_000 {
+        let body = body(&mut rng);
+        let expected = reference(&body);
+        objects += usize::from(expected.is_some());
+        assert_eq!(parse(&body), expected, "{}", String::from_utf8_lossy(&body));
+    }
+    assert!(objects > 15_000, "only {objects} bodies were objects");
+}
