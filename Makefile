@@ -18,7 +18,7 @@ test: bootstrap
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --target wasm32-wasip1 -p gateway-sdk -p gateway-quota -p cluster-rate-limit -p token-limit -p cookie-cache -p hello-redis -p conformance-filter -- -D warnings
+	$(CARGO) clippy --target wasm32-wasip1 -p gateway-sdk -p gateway-quota -p gateway-json -p cluster-rate-limit -p token-limit -p cookie-cache -p hello-redis -p conformance-filter -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -24,45 +24,11 @@ pub fn parse_object(body: &[u8]) -> Option<Map<String, Value>> {
 
 /// A JSON document as serde_json reads it, or else with `NaN` / `Infinity` / `-Infinity`
 /// outside strings replaced by `null` first.
-pub(crate) fn parse_value_by_substitution(body: &[u8]) -> Option<Value> {
+fn parse_value_by_substitution(body: &[u8]) -> Option<Value> {
     match serde_json::from_slice::<Value>(body) {
         Ok(doc) => Some(doc),
-        Err(_) => serde_json::from_slice::<Value>(&nulled_non_finite(body)?).ok(),
+        Err(_) => serde_json::from_slice::<Value>(&gateway_json::null_non_finite(body)?).ok(),
     }
-}
-
-/// The text with every `NaN`, `Infinity` and `-Infinity` outside strings replaced by `null`;
-/// `None` when there is none (the text is not lenient JSON, just bad).
-fn nulled_non_finite(text: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len());
-    let (mut in_string, mut escaped, mut replaced) = (false, false, false);
-    let mut i = 0;
-    while i < text.len() {
-        let b = text[i];
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            out.push(b);
-            i += 1;
-            continue;
-        }
-        let rest = &text[i..];
-        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"].into_iter().find(|t| rest.starts_with(t));
-        if let Some(t) = token {
-            out.extend_from_slice(b"null");
-            i += t.len();
-            replaced = true;
-            continue;
-        }
-        in_string = b == b'"';
-        out.push(b);
-        i += 1;
-    }
-    replaced.then_some(out)
 }
 
 /// `body` with `member` (`"key":value`) inserted as the first member of its top-level object,

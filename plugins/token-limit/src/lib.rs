@@ -9,7 +9,6 @@ pub mod config;
 mod filter;
 pub mod higress;
 pub mod higress_signals;
-pub mod json_view;
 pub mod lenient;
 pub mod request;
 pub mod scan;

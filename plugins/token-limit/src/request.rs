@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::json_view::{JsonKey, JsonView, Kind, Leniency};
 use crate::lenient;
+use gateway_json::{JsonKey, JsonView, Kind, Leniency};
 
 /// Part types that carry media (images, audio, files, video) rather than text.
 const MEDIA_TYPES: &[&str] = &[
@@ -146,7 +146,7 @@ impl<'a> TopLevel<'a> {
 }
 
 /// Reads a JSON request body (leniently: a BOM, `NaN`, `Infinity`); `None` when it is not a
-/// JSON object. One pass over the text, no tree: [`crate::json_view`] accepts exactly what
+/// JSON object. One pass over the text, no tree: [`gateway_json`] accepts exactly what
 /// serde_json does.
 pub fn parse(body: &[u8]) -> Option<RequestInfo> {
     let doc = JsonView::parse(lenient::strip_bom(body), Leniency::NonFinite).filter(JsonView::is_object)?;

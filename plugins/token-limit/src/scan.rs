@@ -3,10 +3,10 @@
 //! It also counts the generated text that went by, for a stream that ends before its usage.
 //! The bytes themselves are never changed or held back.
 
-use crate::json_view::JsonView;
 use crate::sse::{Event, SseParser};
 use crate::streamed;
 use crate::usage::{Extracted, Extractor, Usage, read_usage_view};
+use gateway_json::JsonView;
 
 /// Largest SSE event or line kept for parsing.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;

@@ -4,7 +4,7 @@
 use gateway_jsonpath::JsonPath;
 use serde_json::Value;
 
-use crate::json_view::{JsonView, Kind, Leniency};
+use gateway_json::{JsonView, Kind, Leniency};
 
 /// Counts above this are treated as invalid (no real response has a trillion tokens).
 pub const MAX_COUNT: u64 = 1 << 40;

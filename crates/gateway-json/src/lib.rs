@@ -1,4 +1,4 @@
-//! A borrowing JSON reader for the request path: one validating pass that accepts exactly the
+//! gateway-json: a borrowing JSON reader for request paths: one validating pass that accepts exactly the
 //! documents `serde_json::from_slice::<Value>` accepts (and, when asked, `NaN`, `Infinity` and
 //! `-Infinity` as lenient servers write them), then lookups that walk the validated text. No
 //! tree is built: a request or response body costs no allocation unless a string has escapes.
@@ -605,6 +605,41 @@ impl Validator<'_> {
     }
 }
 
+/// The text with every `NaN`, `Infinity` and `-Infinity` outside strings replaced by `null`,
+/// for a reader that needs serde_json's tree of a lenient document; `None` when there is none
+/// (the text is not lenient JSON, just bad). Where it parses, it reads as
+/// [`Leniency::NonFinite`] does.
+pub fn null_non_finite(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let (mut in_string, mut escaped, mut replaced) = (false, false, false);
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let rest = &text[i..];
+        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"].into_iter().find(|t| rest.starts_with(t));
+        if let Some(t) = token {
+            out.extend_from_slice(b"null");
+            i += t.len();
+            replaced = true;
+            continue;
+        }
+        in_string = b == b'"';
+        out.push(b);
+        i += 1;
+    }
+    replaced.then_some(out)
+}
+
 #[cfg(test)]
-#[path = "json_view_tests.rs"]
 mod tests;
