@@ -22,9 +22,11 @@ const MEDIA_TYPES: &[&str] = &[
 ];
 
 /// Top-level keys that make a body a completion request (Gemini's `contents` included).
+#[cfg(test)]
 const COMPLETION_KEYS: &[&str] = &["messages", "prompt", "input", "contents"];
 
 /// Top-level keys whose text is the prompt.
+#[cfg(test)]
 const PROMPT_KEYS: &[&str] = &["messages", "prompt", "input", "contents", "system", "instructions"];
 
 /// Keys whose object value is an inline media payload (Gemini).
@@ -103,7 +105,7 @@ impl RequestInfo {
     }
 }
 
-/// Top-level keys the estimate reads: [`TopLevel`] keeps one slot for each.
+/// Top-level keys the estimate reads: [`TopLevel`] keeps one slot for each, in this order.
 const READ_KEYS: [&str; 14] = [
     "model",
     "stream",
@@ -120,6 +122,19 @@ const READ_KEYS: [&str; 14] = [
     "system",
     "instructions",
 ];
+const MODEL: usize = 0;
+const STREAM: usize = 1;
+/// `max_tokens`, `max_completion_tokens`, `max_output_tokens`: the first that is a count wins.
+const OUTPUT_CAPS: [usize; 3] = [2, 3, 4];
+const PARAMETERS: usize = 5;
+const ANTHROPIC_VERSION: usize = 6;
+const STREAM_OPTIONS: usize = 7;
+const MESSAGES: usize = 8;
+const PROMPT: usize = 9;
+/// The keys that make a body a completion request: `messages`, `prompt`, `input`, `contents`.
+const COMPLETION_SLOTS: [usize; 4] = [8, 9, 10, 11];
+/// The keys whose text is the prompt: those four, `system` and `instructions`.
+const PROMPT_SLOTS: [usize; 6] = [8, 9, 10, 11, 12, 13];
 
 /// The last value of each of [`READ_KEYS`] in the body's top-level object.
 struct TopLevel<'a>([Option<JsonView<'a>>; READ_KEYS.len()]);
@@ -136,12 +151,8 @@ impl<'a> TopLevel<'a> {
         TopLevel(slots)
     }
 
-    fn get(&self, key: &str) -> Option<JsonView<'a>> {
-        READ_KEYS.iter().position(|k| *k == key).and_then(|slot| self.0[slot])
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.get(key).is_some()
+    fn has(&self, slot: usize) -> bool {
+        self.0[slot].is_some()
     }
 }
 
@@ -151,24 +162,24 @@ impl<'a> TopLevel<'a> {
 pub fn parse(body: &[u8]) -> Option<RequestInfo> {
     let doc = JsonView::parse(lenient::strip_bom(body), Leniency::NonFinite).filter(JsonView::is_object)?;
     let top = TopLevel::read(doc);
-    let max_tokens = ["max_tokens", "max_completion_tokens", "max_output_tokens"]
+    let max_tokens = OUTPUT_CAPS
         .iter()
-        .find_map(|k| top.get(k).and_then(|v| v.as_u64()))
-        .or_else(|| top.get("parameters").and_then(|p| p.get("max_tokens")).and_then(|v| v.as_u64()));
+        .find_map(|&slot| top.0[slot].and_then(|v| v.as_u64()))
+        .or_else(|| top.0[PARAMETERS].and_then(|p| p.get("max_tokens")).and_then(|v| v.as_u64()));
     let mut counts = Counts::default();
-    for v in PROMPT_KEYS.iter().filter_map(|k| top.get(k)) {
+    for v in PROMPT_SLOTS.iter().filter_map(|&slot| top.0[slot]) {
         counts.walk(v, 0);
     }
     Some(RequestInfo {
-        model: top.get("model").and_then(|v| v.as_str()).map(|s| s.into_owned()),
-        stream: top.get("stream").and_then(|v| v.as_bool()).unwrap_or(false),
+        model: top.0[MODEL].and_then(|v| v.as_str()).map(|s| s.into_owned()),
+        stream: top.0[STREAM].and_then(|v| v.as_bool()).unwrap_or(false),
         max_tokens,
         prompt_chars: counts.chars,
         media_parts: counts.media,
-        openai_style: top.has("messages") || top.has("prompt"),
-        completion: COMPLETION_KEYS.iter().any(|k| top.has(k)),
-        anthropic_body: top.has("anthropic_version"),
-        has_stream_options: top.has("stream_options"),
+        openai_style: top.has(MESSAGES) || top.has(PROMPT),
+        completion: COMPLETION_SLOTS.iter().any(|&slot| top.has(slot)),
+        anthropic_body: top.has(ANTHROPIC_VERSION),
+        has_stream_options: top.has(STREAM_OPTIONS),
     })
 }
 
@@ -284,6 +295,19 @@ mod tests {
     use super::*;
 
     const RULES: EstimateRules = EstimateRules { default_output: 1000, chars_per_token: 4, media_tokens: 765 };
+
+    #[test]
+    fn the_slots_name_the_keys_they_hold() {
+        let names = |slots: &[usize]| slots.iter().map(|&s| READ_KEYS[s]).collect::<Vec<_>>();
+        assert_eq!(names(&PROMPT_SLOTS), PROMPT_KEYS);
+        assert_eq!(names(&COMPLETION_SLOTS), COMPLETION_KEYS);
+        assert_eq!(names(&OUTPUT_CAPS), ["max_tokens", "max_completion_tokens", "max_output_tokens"]);
+        let singles = [MODEL, STREAM, PARAMETERS, ANTHROPIC_VERSION, STREAM_OPTIONS, MESSAGES, PROMPT];
+        assert_eq!(
+            names(&singles),
+            ["model", "stream", "parameters", "anthropic_version", "stream_options", "messages", "prompt"]
+        );
+    }
 
     #[test]
     fn reads_model_stream_and_output_cap() {
