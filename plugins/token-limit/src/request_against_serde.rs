@@ -76,24 +76,10 @@ const TEXTS: &[&str] = &[
     "",
 ];
 const TYPES: &[&str] = &["text", "image_url", "input_audio", "file", "image", "tool_use", "video"];
-const KEYS: &[&str] = &[
-    "model",
-    "stream",
-    "max_tokens",
-    "max_completion_tokens",
-    "max_output_tokens",
-    "messages",
-    "prompt",
-    "input",
-    "contents",
-    "system",
-    "instructions",
-    "parameters",
-    "anthropic_version",
-    "stream_options",
-    "temperature",
-    "n",
-];
+/// The keys the reader reads, and two it ignores.
+fn keys() -> Vec<&'static str> {
+    READ_KEYS.iter().copied().chain(["temperature", "n"]).collect()
+}
 
 fn part(rng: &mut Rng, depth: usize) -> String {
     match rng.below(if depth > 3 { 3 } else { 7 }) {
@@ -123,10 +109,11 @@ fn part(rng: &mut Rng, depth: usize) -> String {
 }
 
 fn body(rng: &mut Rng) -> Vec<u8> {
+    let keys = keys();
     let n = rng.below(7);
     let members: Vec<String> = (0..n)
         .map(|_| {
-            let key = KEYS[rng.below(KEYS.len())];
+            let key = keys[rng.below(keys.len())];
             let value = match key {
                 "max_tokens" | "max_completion_tokens" | "max_output_tokens" => {
                     ["10", "0", "-5", "10.0", "1e2", "18446744073709551616", "NaN", "\"7\""][rng.below(8)].to_string()

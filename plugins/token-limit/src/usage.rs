@@ -144,10 +144,10 @@ fn lookup<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
 
 /// Reads a usage object of any built-in format.
 pub fn read_usage_object(obj: &Value) -> Extracted {
-    read_usage(|name| obj.get(name).map_or((None, false), count))
+    read_usage(USAGE_FIELDS.map(|name| obj.get(name).map_or((None, false), count)))
 }
 
-/// The fields [`read_usage`] looks up.
+/// The fields [`read_usage`] reads, in the order of its counts.
 const USAGE_FIELDS: [&str; 7] = [
     "prompt_tokens",
     "input_tokens",
@@ -167,27 +167,13 @@ pub fn read_usage_view(obj: JsonView<'_>) -> Extracted {
             found[slot] = Some(value);
         }
     }
-    read_usage(|name| {
-        let slot = USAGE_FIELDS.iter().position(|f| *f == name);
-        slot.and_then(|s| found[s]).map_or((None, false), count_view)
-    })
+    read_usage(found.map(|v| v.map_or((None, false), count_view)))
 }
 
-/// The usage from `lookup(field)`: each field's count and whether it was garbage.
-fn read_usage(lookup: impl Fn(&str) -> (Option<u64>, bool)) -> Extracted {
-    let mut invalid = false;
-    let mut field = |name: &str| {
-        let (n, bad) = lookup(name);
-        invalid |= bad;
-        n
-    };
-    let prompt = field("prompt_tokens");
-    let input_tokens = field("input_tokens");
-    let cache_write = field("cache_creation_input_tokens");
-    let cache_read = field("cache_read_input_tokens");
-    let completion = field("completion_tokens");
-    let output_tokens = field("output_tokens");
-    let total = field("total_tokens");
+/// The usage from the counts of [`USAGE_FIELDS`] (each a count and whether it was garbage).
+fn read_usage(counts: [(Option<u64>, bool); USAGE_FIELDS.len()]) -> Extracted {
+    let invalid = counts.iter().any(|(_, bad)| *bad);
+    let [prompt, input_tokens, cache_write, cache_read, completion, output_tokens, total] = counts.map(|(n, _)| n);
     let input = prompt
         .or(input_tokens)
         .map(|n| n.saturating_add(cache_write.unwrap_or(0)).saturating_add(cache_read.unwrap_or(0)));
@@ -284,16 +270,7 @@ mod tests {
 
     #[test]
     fn in_place_reading_matches_the_tree_on_generated_documents() {
-        let fields = [
-            "prompt_tokens",
-            "input_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-            "completion_tokens",
-            "output_tokens",
-            "total_tokens",
-            "other",
-        ];
+        let fields: Vec<&str> = USAGE_FIELDS.iter().copied().chain(["other"]).collect();
         let values = [
             "3",
             "0",
