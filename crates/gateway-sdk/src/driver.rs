@@ -1,6 +1,6 @@
-//! Drives a plugin's hooks for the host: picks the configuration for each request, runs each
-//! `async` hook as a task, pauses the stream while it is pending and, when it completes,
-//! resumes the stream or sends the local response it chose.
+//! Drives a plugin's hooks for the host: picks the configuration for each request, runs the
+//! stream's `async` hooks one after another in one task, pauses the stream while a hook is
+//! pending and, when it completes, resumes the stream or sends the local response it chose.
 //!
 //! Envoy's stream semantics this follows (proxy-wasm-cpp-host, Envoy 1.40):
 //! - headers that end the stream get no body callback, and a body followed by trailers never
@@ -9,11 +9,13 @@
 //! - while a hook is pending the host may call for the other direction (the upstream answered
 //!   before the request body was admitted): that hook is held and runs after the pending one,
 //!   one hook at a time, and every direction paused on it is resumed when its turn is done.
+//!
+//! A callback whose hook cannot run yet queues it; the task that runs a hook runs the queued
+//! ones after it. The filter is boxed once per stream, so hooks move a pointer, and a hook is a
+//! small description of what to call, not a boxed closure.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 
 use crate::abi::{BodyKind, host};
@@ -55,12 +57,23 @@ impl<P: Plugin> RootState<P> {
     }
 }
 
-type HookFuture<F> = Pin<Box<dyn Future<Output = (F, Flow)>>>;
+/// Which hook a callback runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HookKind {
+    /// The headers hook; with `end_of_stream` no body follows, so a body hook that wants the
+    /// body runs right after it on the (empty) end of the stream.
+    Headers { end_of_stream: bool },
+    /// The body hook for what the host holds and the hook has not seen yet.
+    Body { end_of_stream: bool },
+    /// The trailers hook, after the body hook sees the end of the stream when `body_first`.
+    Trailers { body_first: bool },
+}
 
-/// One hook call, ready to run on the filter.
-struct Hook<F> {
+/// One hook call of one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hook {
     direction: BodyKind,
-    run: Box<dyn FnOnce(F) -> HookFuture<F>>,
+    kind: HookKind,
 }
 
 /// Body progress of one direction.
@@ -74,22 +87,24 @@ struct BodyProgress {
     ended: bool,
 }
 
+/// What the driver (host callbacks) and the stream's task share.
 struct StreamState<F> {
     /// The filter, `None` while a hook task holds it.
-    filter: Option<F>,
+    filter: Option<Box<F>>,
+    /// The task running this stream's hooks, while one runs.
     task: Option<TaskId>,
-    /// Hooks whose callbacks arrived while another hook was pending.
-    deferred: VecDeque<Hook<F>>,
+    /// Hooks held while another hook was pending, in the order their callbacks arrived.
+    queue: VecDeque<Hook>,
     /// Directions the host is paused on, waiting for `proxy_continue_stream`.
     paused_request: bool,
     paused_response: bool,
-    /// Set by a hook that finished during its first poll: the callback returns it itself.
-    outcome: Option<Flow>,
+    /// Set by a hook that finished inside the callback that started it: that callback sends it.
+    outcome: Option<Response>,
     responded: bool,
     request: BodyProgress,
     response: BodyProgress,
-    /// The filter's body modes as of the last hook that finished (the filter itself may be
-    /// held by a pending hook).
+    /// The filter's body modes as of the last hook that finished (the filter itself is held by
+    /// the task).
     request_mode: BodyMode,
     response_mode: BodyMode,
 }
@@ -103,7 +118,7 @@ impl<F: HttpFilter> StreamState<F> {
     }
 
     /// Puts the filter back after a hook and notes its body modes.
-    fn give_back(&mut self, filter: F) {
+    fn give_back(&mut self, filter: Box<F>) {
         self.request_mode = filter.request_body_mode();
         self.response_mode = filter.response_body_mode();
         self.filter = Some(filter);
@@ -124,13 +139,15 @@ impl<F: HttpFilter> StreamState<F> {
     }
 }
 
+type Shared<F> = Rc<RefCell<StreamState<F>>>;
+
 /// One HTTP stream's hook state machine.
 pub(crate) struct StreamDriver<P: Plugin> {
     context_id: u32,
     rules: Option<Rc<RuleSet<P>>>,
     /// Whether a configuration matched this stream (else every callback continues).
     active: bool,
-    state: Rc<RefCell<StreamState<P::Filter>>>,
+    state: Shared<P::Filter>,
 }
 
 impl<P: Plugin> StreamDriver<P> {
@@ -142,7 +159,7 @@ impl<P: Plugin> StreamDriver<P> {
             state: Rc::new(RefCell::new(StreamState {
                 filter: None,
                 task: None,
-                deferred: VecDeque::new(),
+                queue: VecDeque::new(),
                 paused_request: false,
                 paused_response: false,
                 outcome: None,
@@ -180,24 +197,10 @@ impl<P: Plugin> StreamDriver<P> {
         self.active = true;
         {
             let mut s = self.state.borrow_mut();
-            s.give_back(filter);
+            s.give_back(Box::new(filter));
             s.request.ended = end_of_stream;
         }
-        self.dispatch(Hook {
-            direction: BodyKind::Request,
-            run: Box::new(move |mut f: P::Filter| {
-                Box::pin(async move {
-                    let flow = f.on_request_headers(&mut HttpContext::new()).await;
-                    if end_of_stream && flow == Flow::Continue && f.request_body_mode() != BodyMode::Skip {
-                        // No body will come: the body hook sees the (empty) end of the stream now.
-                        let mut body = Body::new(BodyKind::Request, 0, 0, true);
-                        let flow = f.on_request_body(&mut HttpContext::new(), &mut body).await;
-                        return (f, flow);
-                    }
-                    (f, flow)
-                })
-            }),
-        })
+        self.dispatch(Hook { direction: BodyKind::Request, kind: HookKind::Headers { end_of_stream } })
     }
 
     pub(crate) fn on_request_body(&mut self, size: usize, end_of_stream: bool) -> Action {
@@ -214,20 +217,7 @@ impl<P: Plugin> StreamDriver<P> {
             return Action::Continue;
         }
         self.state.borrow_mut().response.ended = end_of_stream;
-        self.dispatch(Hook {
-            direction: BodyKind::Response,
-            run: Box::new(move |mut f: P::Filter| {
-                Box::pin(async move {
-                    let flow = f.on_response_headers(&mut HttpContext::new()).await;
-                    if end_of_stream && flow == Flow::Continue && f.response_body_mode() != BodyMode::Skip {
-                        let mut body = Body::new(BodyKind::Response, 0, 0, true);
-                        let flow = f.on_response_body(&mut HttpContext::new(), &mut body).await;
-                        return (f, flow);
-                    }
-                    (f, flow)
-                })
-            }),
-        })
+        self.dispatch(Hook { direction: BodyKind::Response, kind: HookKind::Headers { end_of_stream } })
     }
 
     pub(crate) fn on_response_body(&mut self, size: usize, end_of_stream: bool) -> Action {
@@ -241,11 +231,11 @@ impl<P: Plugin> StreamDriver<P> {
     /// The stream ended: run `on_stream_done` if no hook is pending, and drop any pending hook.
     pub(crate) fn on_done(&mut self) {
         runtime::enter(self.context_id);
-        let (filter, task, deferred) = {
+        let (filter, task, queue) = {
             let mut s = self.state.borrow_mut();
-            (s.filter.take(), s.task.take(), std::mem::take(&mut s.deferred))
+            (s.filter.take(), s.task.take(), std::mem::take(&mut s.queue))
         };
-        drop(deferred);
+        drop(queue);
         if let Some(task) = task {
             // Drops the hook's future and the filter it holds (outside any borrow).
             runtime::cancel(task);
@@ -257,11 +247,14 @@ impl<P: Plugin> StreamDriver<P> {
 
     fn on_body(&mut self, direction: BodyKind, size: usize, end_of_stream: bool) -> Action {
         runtime::enter(self.context_id);
-        if !self.active || self.state.borrow().responded {
+        if !self.active {
             return Action::Continue;
         }
         {
             let mut s = self.state.borrow_mut();
+            if s.responded {
+                return Action::Continue;
+            }
             match s.mode(direction) {
                 BodyMode::Skip => return Action::Continue,
                 BodyMode::Buffered if !end_of_stream => {
@@ -277,171 +270,173 @@ impl<P: Plugin> StreamDriver<P> {
                 p.ended = true;
             }
         }
-        self.dispatch(body_hook::<P::Filter>(direction, self.state.clone(), end_of_stream))
+        self.dispatch(Hook { direction, kind: HookKind::Body { end_of_stream } })
     }
 
     fn on_trailers(&mut self, direction: BodyKind) -> Action {
         runtime::enter(self.context_id);
-        if !self.active || self.state.borrow().responded {
+        if !self.active {
             return Action::Continue;
         }
         let body_first = {
             let mut s = self.state.borrow_mut();
+            if s.responded {
+                return Action::Continue;
+            }
             let p = s.progress(direction);
             let first = !p.ended;
             p.ended = true;
             first
         };
-        let state = self.state.clone();
-        let body = body_first.then(|| body_hook::<P::Filter>(direction, state, true));
-        self.dispatch(Hook {
-            direction,
-            run: Box::new(move |f: P::Filter| {
-                Box::pin(async move {
-                    let (mut f, flow) = match body {
-                        Some(body) => (body.run)(f).await,
-                        None => (f, Flow::Continue),
-                    };
-                    if flow != Flow::Continue {
-                        return (f, flow);
-                    }
-                    let flow = match direction {
-                        BodyKind::Request => f.on_request_trailers(&mut HttpContext::new()).await,
-                        BodyKind::Response => f.on_response_trailers(&mut HttpContext::new()).await,
-                    };
-                    (f, flow)
-                })
-            }),
-        })
+        self.dispatch(Hook { direction, kind: HookKind::Trailers { body_first } })
     }
 
     /// Runs `hook` now, or holds it when another hook is pending. Returns what the host should
     /// do with this callback.
-    fn dispatch(&mut self, hook: Hook<P::Filter>) -> Action {
+    fn dispatch(&mut self, hook: Hook) -> Action {
         let direction = hook.direction;
-        {
+        let filter = {
             let mut s = self.state.borrow_mut();
             if s.responded {
                 return Action::Continue;
             }
             if s.task.is_some() {
-                s.deferred.push_back(hook);
+                // Held until the pending hook is done; this direction waits for it.
+                s.queue.push_back(hook);
                 *s.paused(direction) = true;
                 return Action::Pause;
             }
-        }
-        let Some(filter) = self.state.borrow_mut().filter.take() else { return Action::Continue };
-        let shared = self.state.clone();
-        let task = run_hooks(shared, filter, hook);
-        let task_id = runtime::spawn(self.context_id, task);
+            let Some(filter) = s.filter.take() else { return Action::Continue };
+            filter
+        };
+        let task = runtime::spawn_queued(self.context_id, run_hooks(self.state.clone(), filter, hook));
+        self.state.borrow_mut().task = Some(task);
+        runtime::run_ready(true);
         let mut s = self.state.borrow_mut();
-        if runtime::is_alive(task_id) {
-            s.task = Some(task_id);
+        if s.task.is_some() {
             *s.paused(direction) = true;
             return Action::Pause;
         }
         match s.outcome.take() {
-            Some(Flow::Respond(response)) => {
-                s.responded = true;
+            Some(response) => {
                 drop(s);
                 send(&response);
                 Action::Pause
             }
-            _ => Action::Continue,
+            None => Action::Continue,
         }
     }
 }
 
-/// The body hook for what the host holds of `direction` and has not been seen yet.
-fn body_hook<F: HttpFilter>(direction: BodyKind, state: Rc<RefCell<StreamState<F>>>, end_of_stream: bool) -> Hook<F> {
-    Hook {
-        direction,
-        run: Box::new(move |mut f: F| {
-            Box::pin(async move {
-                let mode = match direction {
-                    BodyKind::Request => f.request_body_mode(),
-                    BodyKind::Response => f.response_body_mode(),
-                };
-                let (offset, size) = {
-                    let mut s = state.borrow_mut();
-                    let p = s.progress(direction);
-                    let offset = if mode == BodyMode::Buffered { 0 } else { p.seen.min(p.held) };
-                    let size = p.held - offset;
-                    p.seen = p.held;
-                    (offset, size)
-                };
-                if mode == BodyMode::Skip || (mode == BodyMode::Buffered && !end_of_stream) {
-                    return (f, Flow::Continue);
-                }
-                let mut body = Body::new(direction, offset, size, end_of_stream);
-                let flow = match direction {
-                    BodyKind::Request => f.on_request_body(&mut HttpContext::new(), &mut body).await,
-                    BodyKind::Response => f.on_response_body(&mut HttpContext::new(), &mut body).await,
-                };
-                (f, flow)
-            })
-        }),
-    }
-}
-
-/// The task of a stream: runs `first` and then every hook held meanwhile, resuming each
-/// direction the host paused once its hooks are done.
-async fn run_hooks<F: HttpFilter>(state: Rc<RefCell<StreamState<F>>>, filter: F, first: Hook<F>) {
-    let mut filter = filter;
+/// The task of a stream's hooks: runs `first` and then every hook held meanwhile, resuming
+/// each direction the host paused once its hooks are done, and gives the filter back.
+async fn run_hooks<F: HttpFilter>(state: Shared<F>, mut filter: Box<F>, first: Hook) {
     let mut hook = first;
     loop {
-        let direction = hook.direction;
-        let (f, flow) = (hook.run)(filter).await;
-        filter = f;
+        let flow = run_hook(&mut *filter, hook, &state).await;
+        let mut s = state.borrow_mut();
         if let Flow::Respond(response) = flow {
-            let was_paused = {
-                let mut s = state.borrow_mut();
-                s.give_back(filter);
-                s.task = None;
-                s.deferred.clear();
-                s.responded = true;
-                let paused = s.paused_request || s.paused_response;
-                s.paused_request = false;
-                s.paused_response = false;
-                if !paused {
-                    s.outcome = Some(Flow::Respond(response.clone()));
-                }
-                paused
-            };
-            if was_paused {
+            s.give_back(filter);
+            s.task = None;
+            s.queue.clear();
+            s.responded = true;
+            let paused = std::mem::take(&mut s.paused_request) | std::mem::take(&mut s.paused_response);
+            if paused {
+                drop(s);
                 send(&response);
+            } else {
+                // Finished inside the callback that started it: that callback answers.
+                s.outcome = Some(response);
             }
             return;
         }
-        // The next held hook; a direction is resumed once no held hook of it remains, and the
-        // body the host held for it then passes on.
-        let next = {
-            let mut s = state.borrow_mut();
-            s.request_mode = filter.request_body_mode();
-            s.response_mode = filter.response_body_mode();
-            s.deferred.pop_front()
-        };
-        if !next.as_ref().is_some_and(|h| h.direction == direction) {
-            let resume = {
-                let mut s = state.borrow_mut();
-                let p = s.progress(direction);
-                p.held = 0;
-                p.seen = 0;
-                std::mem::take(s.paused(direction))
-            };
-            if resume {
-                host::resume(direction);
+        s.request_mode = filter.request_body_mode();
+        s.response_mode = filter.response_body_mode();
+        let next = s.queue.pop_front();
+        // A direction is resumed once no held hook of it remains, and the body the host held
+        // for it then passes on.
+        if !next.is_some_and(|next| next.direction == hook.direction) {
+            let p = s.progress(hook.direction);
+            p.held = 0;
+            p.seen = 0;
+            if std::mem::take(s.paused(hook.direction)) {
+                drop(s);
+                host::resume(hook.direction);
+                s = state.borrow_mut();
             }
         }
         match next {
-            Some(h) => hook = h,
+            Some(next) => hook = next,
             None => {
-                let mut s = state.borrow_mut();
                 s.give_back(filter);
                 s.task = None;
                 return;
             }
         }
+    }
+}
+
+/// Runs one hook on `filter`.
+async fn run_hook<F: HttpFilter>(filter: &mut F, hook: Hook, state: &Shared<F>) -> Flow {
+    let direction = hook.direction;
+    match hook.kind {
+        HookKind::Headers { end_of_stream } => {
+            let flow = match direction {
+                BodyKind::Request => filter.on_request_headers(&mut HttpContext::new()).await,
+                BodyKind::Response => filter.on_response_headers(&mut HttpContext::new()).await,
+            };
+            if end_of_stream && matches!(flow, Flow::Continue) && body_mode(filter, direction) != BodyMode::Skip {
+                // No body will come: the body hook sees the (empty) end of the stream now.
+                let mut body = Body::new(direction, 0, 0, true);
+                return body_call(filter, direction, &mut body).await;
+            }
+            flow
+        }
+        HookKind::Body { end_of_stream } => run_body(filter, direction, state, end_of_stream).await,
+        HookKind::Trailers { body_first } => {
+            if body_first {
+                let flow = run_body(filter, direction, state, true).await;
+                if !matches!(flow, Flow::Continue) {
+                    return flow;
+                }
+            }
+            match direction {
+                BodyKind::Request => filter.on_request_trailers(&mut HttpContext::new()).await,
+                BodyKind::Response => filter.on_response_trailers(&mut HttpContext::new()).await,
+            }
+        }
+    }
+}
+
+fn body_mode<F: HttpFilter>(filter: &F, direction: BodyKind) -> BodyMode {
+    match direction {
+        BodyKind::Request => filter.request_body_mode(),
+        BodyKind::Response => filter.response_body_mode(),
+    }
+}
+
+/// The body hook for what the host holds of `direction` and the hook has not seen yet.
+async fn run_body<F: HttpFilter>(filter: &mut F, direction: BodyKind, state: &Shared<F>, end_of_stream: bool) -> Flow {
+    let mode = body_mode(filter, direction);
+    let (offset, size) = {
+        let mut s = state.borrow_mut();
+        let p = s.progress(direction);
+        let offset = if mode == BodyMode::Buffered { 0 } else { p.seen.min(p.held) };
+        let size = p.held - offset;
+        p.seen = p.held;
+        (offset, size)
+    };
+    if mode == BodyMode::Skip || (mode == BodyMode::Buffered && !end_of_stream) {
+        return Flow::Continue;
+    }
+    let mut body = Body::new(direction, offset, size, end_of_stream);
+    body_call(filter, direction, &mut body).await
+}
+
+async fn body_call<F: HttpFilter>(filter: &mut F, direction: BodyKind, body: &mut Body) -> Flow {
+    match direction {
+        BodyKind::Request => filter.on_request_body(&mut HttpContext::new(), body).await,
+        BodyKind::Response => filter.on_response_body(&mut HttpContext::new(), body).await,
     }
 }
 

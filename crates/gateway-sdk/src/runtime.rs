@@ -141,7 +141,15 @@ fn make_effective(context_id: u32) {
 /// Spawns `future` for `context_id` and runs the ready queue (unless already inside it, when
 /// the task runs right after the current poll). Returns the task's id.
 pub(crate) fn spawn(context_id: u32, future: impl Future<Output = ()> + 'static) -> TaskId {
-    let id = RUNTIME.with(|rt| {
+    let id = spawn_queued(context_id, future);
+    run_ready(true);
+    id
+}
+
+/// Spawns `future` for `context_id` as ready, without running it: the caller records the id
+/// first, then calls [`run_ready`].
+pub(crate) fn spawn_queued(context_id: u32, future: impl Future<Output = ()> + 'static) -> TaskId {
+    RUNTIME.with(|rt| {
         let mut rt = rt.borrow_mut();
         rt.next_task += 1;
         let id = rt.next_task;
@@ -149,9 +157,7 @@ pub(crate) fn spawn(context_id: u32, future: impl Future<Output = ()> + 'static)
         waker.wake_by_ref();
         rt.tasks.insert(id, Task { context_id, waker, future: Some(Box::pin(future)) });
         id
-    });
-    run_ready(true);
-    id
+    })
 }
 
 /// Drops a task (its stream ended). Calls it was awaiting are forgotten: their late callbacks
@@ -160,11 +166,6 @@ pub(crate) fn cancel(task: TaskId) {
     let removed = RUNTIME.with(|rt| rt.borrow_mut().tasks.remove(&task));
     // The future is dropped here, outside the runtime borrow: its destructors use the runtime.
     drop(removed);
-}
-
-/// Whether a task is still alive (not finished, not cancelled).
-pub(crate) fn is_alive(task: TaskId) -> bool {
-    RUNTIME.with(|rt| rt.borrow().tasks.contains_key(&task))
 }
 
 /// Registers a pending call for `token`.
@@ -204,7 +205,7 @@ pub(crate) fn complete(token: u32, outcome: CallOutcome) {
 /// Polls every ready task until none is ready. With `restore`, makes the context that was
 /// effective before effective again (the caller goes on acting on its stream); callbacks that
 /// return to the host right after need not.
-fn run_ready(restore: bool) {
+pub(crate) fn run_ready(restore: bool) {
     if DRAINING.with(|d| d.replace(true)) {
         return;
     }
