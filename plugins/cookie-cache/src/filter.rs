@@ -85,17 +85,20 @@ impl CacheFilter {
         }
         let host = ctx.host();
         let path = ctx.path();
-        let digest = c.key.digest(&KeyInput { method: &method, host: &host, path: &path, headers: &headers });
-        self.identified = c.key.identifies(&headers);
-        let keys = CacheKeys::new(&plugin.prefix, &digest);
-        let token = lock_token();
+        let (digest, identified) =
+            c.key.digest_identifying(&KeyInput { method: &method, host: &host, path: &path, headers: &headers });
+        self.identified = identified;
+        let mut keys = CacheKeys::new(&plugin.prefix, &digest);
+        let mut token = lock_token();
         let lock_ms = c.stampede.map_or(0, |s| s.lock_ms);
         let started = now_millis();
         let mut polls: u32 = 0;
         loop {
             let now = now_millis();
             plugin.metrics.lookups.inc();
-            let found = match guarded_lookup(&plugin, &keys, now, &token, lock_ms).await {
+            let (looked_up, k, t) = guarded_lookup(&plugin, keys, now, token, lock_ms).await;
+            (keys, token) = (k, t);
+            let found = match looked_up {
                 Ok(found) => found,
                 Err(e) => {
                     gateway_sdk::warn_throttled!(
@@ -122,7 +125,7 @@ impl CacheFilter {
                 if polls > 0 {
                     plugin.metrics.collapsed.inc();
                 }
-                return Some(answer(e, now, &status));
+                return entry.map(|e| answer(e, now, &status));
             }
             let fwd = if entry.is_some() { Forward::Stale } else { Forward::Miss };
             if found.pass {
@@ -154,7 +157,7 @@ impl CacheFilter {
                     detail: Some("stale-while-revalidate"),
                     ..CacheStatus::hit(&c.name, e.ttl_seconds(now))
                 };
-                return Some(answer(&e, now, &status));
+                return Some(answer(e, now, &status));
             }
             polls += 1;
             if polls == 1 {
@@ -235,27 +238,31 @@ impl CacheFilter {
 /// Looks the key up (taking the stampede lock when nobody holds it). The lookup completes even
 /// if the stream ends while it is in flight; a lock it took for a request that is gone is
 /// released at once instead of blocking everyone for `lock_ms`.
+/// The keys and lock token come back with the result (the task owns them meanwhile, and the
+/// release of an abandoned lock needs them).
 async fn guarded_lookup(
     plugin: &Shared<CookieCache>,
-    keys: &CacheKeys,
+    keys: CacheKeys,
     now: u64,
-    token: &str,
+    token: String,
     lock_ms: u64,
-) -> Result<crate::storage::Found, RedisError> {
-    let (looking, releasing) = (plugin.clone(), plugin.clone());
-    let (lookup_keys, release_keys) = (keys.clone(), keys.clone());
-    let (lookup_token, release_token) = (token.to_string(), token.to_string());
-    gateway_sdk::task::spawn(async move { looking.storage.lookup(&lookup_keys, now, &lookup_token, lock_ms).await })
-        .on_abandon(move |found| {
-            if found.is_ok_and(|f| f.locked) {
-                gateway_sdk::task::spawn(async move {
-                    if let Err(e) = releasing.storage.release(&release_keys, &release_token).await {
-                        debug!("cookie-cache: abandoned lock not released (it expires by itself): {e}");
-                    }
-                });
-            }
-        })
-        .await
+) -> (Result<crate::storage::Found, RedisError>, CacheKeys, String) {
+    let looking = plugin.clone();
+    let (found, keys, token, _) = gateway_sdk::task::spawn(async move {
+        let found = looking.storage.lookup(&keys, now, &token, lock_ms).await;
+        (found, keys, token, looking)
+    })
+    .on_abandon(|(found, keys, token, plugin)| {
+        if found.is_ok_and(|f| f.locked) {
+            gateway_sdk::task::spawn(async move {
+                if let Err(e) = plugin.storage.release(&keys, &token).await {
+                    debug!("cookie-cache: abandoned lock not released (it expires by itself): {e}");
+                }
+            });
+        }
+    })
+    .await;
+    (found, keys, token)
 }
 
 fn bypass(c: &CacheSettings, detail: &'static str) -> CacheStatus {
@@ -263,12 +270,11 @@ fn bypass(c: &CacheSettings, detail: &'static str) -> CacheStatus {
 }
 
 /// A response built from a stored entry.
-fn answer(e: &Entry, now_ms: u64, status: &CacheStatus) -> Response {
+fn answer(e: Entry, now_ms: u64, status: &CacheStatus) -> Response {
+    let age = e.age_seconds(now_ms).to_string();
     let mut r = Response::new(e.status);
-    for (k, v) in &e.headers {
-        r = r.header(k.as_str(), v.as_str());
-    }
-    r.header("age", e.age_seconds(now_ms).to_string()).header("cache-status", status.to_string()).body(e.body.clone())
+    r.headers = e.headers;
+    r.header("age", age).header("cache-status", status.to_string()).body(e.body)
 }
 
 impl HttpFilter for CacheFilter {
@@ -295,7 +301,7 @@ impl HttpFilter for CacheFilter {
             self.release();
             status.ttl = Some(e.ttl_seconds(now));
             status.detail = Some("stale-on-error");
-            return Flow::Respond(answer(&e, now, &status));
+            return Flow::Respond(answer(e, now, &status));
         }
         self.stale = None;
         if self.keys.is_some() {

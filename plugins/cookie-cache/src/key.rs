@@ -3,7 +3,8 @@
 //! own before they enter the key material, so a raw cookie value never becomes (or appears in) a
 //! Redis key.
 
-use sha2::{Digest, Sha256};
+use crate::sha256::push_sha256_hex;
+pub use crate::sha256::sha256_hex;
 
 use crate::query::{QueryKey, Selected};
 
@@ -31,27 +32,6 @@ pub struct KeyInput<'a> {
     pub headers: &'a [(String, String)],
 }
 
-/// Lower-case hex SHA-256 of `data`.
-pub fn sha256_hex(data: &[u8]) -> String {
-    let mut out = String::with_capacity(64);
-    push_sha256_hex(&mut out, data);
-    out
-}
-
-/// Appends the lower-case hex SHA-256 of `data` to `out`.
-fn push_sha256_hex(out: &mut String, data: &[u8]) {
-    let digest = Sha256::digest(data);
-    let mut hex = [0u8; 64];
-    for (pair, b) in hex.chunks_exact_mut(2).zip(digest) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0xf)];
-    }
-    // Only hex digits were written.
-    out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 impl KeySpec {
     /// The key material for `input`: one line per component, cookie values already hashed.
     /// Exposed for tests and debugging; [`KeySpec::digest`] is what names Redis keys.
@@ -60,14 +40,20 @@ impl KeySpec {
     /// is `name=v1,v2` or `name!absent` with the name and each value escaped first, so they
     /// are escaped twice in the line, as the format has always been (it names stored keys).
     pub fn material(&self, input: &KeyInput<'_>) -> String {
+        self.material_identifying(input).0
+    }
+
+    /// [`KeySpec::material`], and whether the request carries every configured cookie
+    /// ([`KeySpec::identifies`]), from one reading of its cookies.
+    fn material_identifying(&self, input: &KeyInput<'_>) -> (String, bool) {
         let (path, query) = match input.path.split_once('?') {
             Some((p, q)) => (p, Some(q.split('#').next().unwrap_or(q))),
             None => (input.path.split('#').next().unwrap_or(input.path), None),
         };
         let mut m = String::with_capacity(192);
         push_line(&mut m, "v2", "");
-        push_line(&mut m, "m", &input.method.to_ascii_uppercase());
-        push_line(&mut m, "h", &input.host.to_ascii_lowercase());
+        push_line(&mut m, "m", &with_case(input.method, u8::is_ascii_lowercase, str::to_ascii_uppercase));
+        push_line(&mut m, "h", &with_case(input.host, u8::is_ascii_uppercase, str::to_ascii_lowercase));
         push_line(&mut m, "p", path);
         match self.query.select(query) {
             Selected::All(params) => {
@@ -89,31 +75,47 @@ impl KeySpec {
             let values = input.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
             push_present(&mut m, "hd", name, values);
         }
+        let mut identified = true;
         for name in &self.cookies {
             start_line(&mut m, "c");
             push_escaped(&mut m, name, 2);
-            match cookie(input.headers, name) {
+            match cookie_value(input.headers, name) {
                 Some(v) => {
+                    identified &= !v.is_empty();
                     m.push_str("\\=sha256:");
                     push_sha256_hex(&mut m, v.as_bytes());
                 }
-                None => m.push_str("\\!absent"),
+                None => {
+                    identified = false;
+                    m.push_str("\\!absent");
+                }
             }
             m.push('\n');
         }
-        m
+        (m, identified)
     }
 
     /// Whether the request carries every configured cookie (non-empty): only then is its key its
     /// own and not shared with everyone lacking one of them. True when no cookie is configured.
     pub fn identifies(&self, headers: &[(String, String)]) -> bool {
-        self.cookies.iter().all(|name| cookie(headers, name).is_some_and(|v| !v.is_empty()))
+        self.cookies.iter().all(|name| cookie_value(headers, name).is_some_and(|v| !v.is_empty()))
     }
 
     /// The SHA-256 (hex) of the key material: the part of every Redis key for this request.
     pub fn digest(&self, input: &KeyInput<'_>) -> String {
-        sha256_hex(self.material(input).as_bytes())
+        self.digest_identifying(input).0
     }
+
+    /// [`KeySpec::digest`] and [`KeySpec::identifies`] together, reading the cookies once.
+    pub fn digest_identifying(&self, input: &KeyInput<'_>) -> (String, bool) {
+        let (material, identified) = self.material_identifying(input);
+        (sha256_hex(material.as_bytes()), identified)
+    }
+}
+
+/// `s`, or `convert(s)` when it has a byte `needs` says to convert (no copy when none has).
+fn with_case<'s>(s: &'s str, needs: fn(&u8) -> bool, convert: fn(&str) -> String) -> std::borrow::Cow<'s, str> {
+    if s.as_bytes().iter().any(needs) { std::borrow::Cow::Owned(convert(s)) } else { std::borrow::Cow::Borrowed(s) }
 }
 
 fn start_line(m: &mut String, tag: &str) {
@@ -172,10 +174,15 @@ fn push_escaped(out: &mut String, s: &str, times: u8) {
 
 /// The first value of cookie `name` in the request's `cookie` headers.
 pub fn cookie(headers: &[(String, String)], name: &str) -> Option<String> {
+    cookie_value(headers, name).map(str::to_string)
+}
+
+/// [`cookie`] without the copy.
+fn cookie_value<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
     headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("cookie")).find_map(|(_, v)| {
         v.split(';').find_map(|pair| {
             let (k, v) = pair.trim().split_once('=')?;
-            (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
+            (k.trim() == name).then(|| v.trim().trim_matches('"'))
         })
     })
 }
@@ -303,8 +310,17 @@ mod tests {
                 headers.push((name, value));
             }
             let path = format!("/{}?{}={}&{}", text(&mut next), text(&mut next), text(&mut next), text(&mut next));
-            let input = KeyInput { method: "get", host: "Example.COM", path: &path, headers: &headers };
+            // Already in the key's case, or not (the key converts only when it must).
+            let (method, host) = if next(2) == 0 { ("get", "Example.COM") } else { ("GET", "example.com") };
+            let input = KeyInput { method, host, path: &path, headers: &headers };
             assert_eq!(spec.material(&input), reference::material(&spec, &input), "{spec:?} {input:?}");
+            let (digest, identified) = spec.digest_identifying(&input);
+            let streamed: String = {
+                use sha2::Digest;
+                sha2::Sha256::digest(reference::material(&spec, &input)).iter().map(|b| format!("{b:02x}")).collect()
+            };
+            assert_eq!(digest, streamed, "the digest names stored keys: {spec:?} {input:?}");
+            assert_eq!(identified, spec.identifies(input.headers), "{spec:?} {input:?}");
         }
     }
 

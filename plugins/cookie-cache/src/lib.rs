@@ -17,6 +17,7 @@ pub mod key;
 pub mod policy;
 pub mod query;
 pub mod session;
+mod sha256;
 pub mod storage;
 
 use gateway_sdk::breaker::CircuitBreaker;

@@ -58,6 +58,9 @@ pub struct Storage {
 
 thread_local! {
     static TOKENS: Cell<u64> = const { Cell::new(0) };
+    /// OS randomness drawn once per worker: each token's random part is this seed plus the
+    /// token's counter, mixed.
+    static TOKEN_SEED: u64 = RandomState::new().hash_one(0x6c6f_636b_u64);
 }
 
 /// A lock token unique across gateways: time, a per-worker counter and OS randomness.
@@ -67,7 +70,9 @@ pub fn lock_token() -> String {
         c.get()
     });
     let nanos = now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let random = RandomState::new().hash_one(n);
+    // splitmix64's mixer is a bijection, so a worker's tokens never repeat this part, and two
+    // workers share it only if their random seeds differ by the difference of their counters.
+    let random = mix64(TOKEN_SEED.with(|s| *s).wrapping_add(n));
     // Hex written by hand: `format!` with three hex fields costs more than the rest of a hit.
     let mut token = String::with_capacity(32 + 16 + 16 + 2);
     push_hex(&mut token, nanos, 1);
@@ -78,20 +83,25 @@ pub fn lock_token() -> String {
     token
 }
 
-/// Appends `n` in lower-case hex, zero-padded to at least `width` digits.
+/// splitmix64's output function (Steele, Lea and Flood, 2014).
+fn mix64(x: u64) -> u64 {
+    let x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Appends `n` in lower-case hex, zero-padded to at least `width` (at most 32) digits.
 fn push_hex(out: &mut String, n: u128, width: usize) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let count = (128 - n.leading_zeros() as usize).div_ceil(4).max(width).min(32);
     let mut digits = [0u8; 32];
-    let mut count = 0;
     let mut rest = n;
-    while rest > 0 || count < width {
-        digits[count] = DIGITS[(rest & 0xf) as usize];
+    for d in digits[32 - count..].iter_mut().rev() {
+        *d = DIGITS[(rest & 0xf) as usize];
         rest >>= 4;
-        count += 1;
     }
-    for &d in digits[..count].iter().rev() {
-        out.push(char::from(d));
-    }
+    // Only hex digits were written.
+    out.push_str(std::str::from_utf8(&digits[32 - count..]).unwrap_or_default());
 }
 
 impl Storage {
