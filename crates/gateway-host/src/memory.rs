@@ -28,6 +28,9 @@ pub fn finish(r: Result<i32, Fail>) -> wasmtime::Result<i32> {
 }
 
 fn memory(caller: &mut Caller<'_, HostState>) -> Result<Memory, Fail> {
+    if let Some(memory) = caller.data().guest_memory() {
+        return Ok(memory);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(m)) => Ok(m),
         _ => Err(Fail::Status(status::INVALID_MEMORY_ACCESS)),
@@ -93,12 +96,16 @@ pub fn check(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<(
 pub fn return_bytes(caller: &mut Caller<'_, HostState>, bytes: &[u8], ptr_out: i32, len_out: i32) -> Result<i32, Fail> {
     let mut addr = 0;
     if !bytes.is_empty() {
-        let alloc = caller
-            .get_export("malloc")
-            .or_else(|| caller.get_export("proxy_on_memory_allocate"))
-            .and_then(Extern::into_func)
-            .ok_or(Fail::Status(status::INVALID_MEMORY_ACCESS))?;
-        let alloc = alloc.typed::<i32, i32>(&*caller).map_err(|_| Fail::Status(status::INVALID_MEMORY_ACCESS))?;
+        let alloc = match caller.data().guest_allocator() {
+            Some(alloc) => alloc,
+            None => caller
+                .get_export("malloc")
+                .or_else(|| caller.get_export("proxy_on_memory_allocate"))
+                .and_then(Extern::into_func)
+                .ok_or(Fail::Status(status::INVALID_MEMORY_ACCESS))?
+                .typed::<i32, i32>(&*caller)
+                .map_err(|_| Fail::Status(status::INVALID_MEMORY_ACCESS))?,
+        };
         addr = alloc.call(&mut *caller, bytes.len() as i32)?;
         if addr == 0 {
             return Err(Fail::Status(status::INVALID_MEMORY_ACCESS));

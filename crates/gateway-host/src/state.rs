@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
-use wasmtime::StoreLimits;
+use wasmtime::{Memory, StoreLimits, TypedFunc};
 
 use crate::services::Services;
 use crate::services::shared::SharedState;
@@ -125,6 +125,10 @@ pub struct HostState {
     configuring: bool,
     /// Warnings and errors the plugin logged while starting (for start-up error messages).
     start_logs: Vec<String>,
+    /// The guest's `memory` export and allocator, looked up once after instantiation (host
+    /// calls read and write guest memory on every call).
+    guest_memory: Option<Memory>,
+    guest_allocator: Option<TypedFunc<i32, i32>>,
 }
 
 impl HostState {
@@ -155,7 +159,26 @@ impl HostState {
             tick_period: Rc::new(Cell::new(0)),
             configuring: false,
             start_logs: Vec::new(),
+            guest_memory: None,
+            guest_allocator: None,
         }
+    }
+
+    /// Records the guest's memory and allocator exports (once, after instantiation).
+    pub fn set_guest_exports(&mut self, memory: Option<Memory>, allocator: Option<TypedFunc<i32, i32>>) {
+        self.guest_memory = memory;
+        self.guest_allocator = allocator;
+    }
+
+    /// The guest's `memory` export, if it has one.
+    pub fn guest_memory(&self) -> Option<Memory> {
+        self.guest_memory
+    }
+
+    /// The guest allocator host calls return buffers through (`malloc`, else
+    /// `proxy_on_memory_allocate`), if it has one of the right type.
+    pub fn guest_allocator(&self) -> Option<TypedFunc<i32, i32>> {
+        self.guest_allocator.clone()
     }
 
     pub fn plugin(&self) -> &PluginInfo {

@@ -3,14 +3,18 @@
 //! slot that keeps one plugin's VM on a worker (recreated after a trap). With the fuel profile
 //! on, the module is instrumented before compiling and each VM reads its counters.
 
+use std::any::Any;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use tokio::sync::mpsc::{self, UnboundedSender};
-use wasmtime::{Engine, Global, Instance, Linker, Module, Store, StoreLimitsBuilder, Val, WasmParams, WasmResults};
+use wasmtime::{
+    Engine, Global, Instance, Linker, Module, Store, StoreLimitsBuilder, TypedFunc, Val, WasmParams, WasmResults,
+};
 
 use crate::abi;
 use crate::profile::instrument::{self, CALLS_PREFIX, FUEL_PREFIX, OVERHEAD_EXPORT};
@@ -131,6 +135,9 @@ pub struct PluginVm {
     holds_headers_on_stop: bool,
     /// The fuel profile's counters (profiling on).
     profile: Option<VmProfile>,
+    /// Exports resolved and type-checked once: name -> the typed function (`None`: not
+    /// exported). A by-name lookup and type check per callback cost more than some callbacks.
+    exports: HashMap<String, Option<Box<dyn Any>>>,
 }
 
 /// A VM's fuel-profile counters: the instrumented module's globals.
@@ -224,7 +231,14 @@ impl PluginVm {
             fuel_per_call: spec.fuel_per_call,
             holds_headers_on_stop,
             profile,
+            exports: HashMap::new(),
         };
+        let memory = vm.instance.get_memory(&mut vm.store, "memory");
+        let allocator = ["malloc", "proxy_on_memory_allocate"]
+            .into_iter()
+            .find_map(|name| vm.instance.get_func(&mut vm.store, name))
+            .and_then(|f| f.typed::<i32, i32>(&vm.store).ok());
+        vm.store.data_mut().set_guest_exports(memory, allocator);
         let init = if vm.has_export("_initialize") {
             Some("_initialize")
         } else if vm.has_export("_start") {
@@ -284,9 +298,30 @@ impl PluginVm {
         self.store.data().root_context_id()
     }
 
+    /// Looks `export` up and checks its type, once: the typed function (or `None`, not
+    /// exported) is kept in `exports`.
+    fn resolve<P: WasmParams + 'static, R: WasmResults + 'static>(&mut self, export: &str) -> Result<(), VmError> {
+        let Some(func) = self.instance.get_func(&mut self.store, export) else {
+            self.exports.insert(export.to_string(), None);
+            return Ok(());
+        };
+        match func.typed::<P, R>(&self.store) {
+            Ok(t) => {
+                self.exports.insert(export.to_string(), Some(Box::new(t)));
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                let msg = format!("plugin {}: export {export} has the wrong type: {e}", self.plugin_name());
+                log::error!("{msg}");
+                Err(VmError(msg))
+            }
+        }
+    }
+
     /// Calls an export with `effective` as the effective context. `Ok(None)` when the module
     /// does not export it. Fuel used is added to the stream of `attribute` (if any).
-    fn call<P: WasmParams, R: WasmResults>(
+    fn call<P: WasmParams + 'static, R: WasmResults + 'static>(
         &mut self,
         export: &str,
         effective: u32,
@@ -296,17 +331,16 @@ impl PluginVm {
         if self.failed {
             return Err(VmError(format!("plugin {}: VM failed earlier", self.plugin_name())));
         }
-        let Some(func) = self.instance.get_func(&mut self.store, export) else {
-            return Ok(None);
-        };
-        let typed = match func.typed::<P, R>(&self.store) {
-            Ok(t) => t,
-            Err(e) => {
-                self.failed = true;
-                let msg = format!("plugin {}: export {export} has the wrong type: {e}", self.plugin_name());
-                log::error!("{msg}");
-                return Err(VmError(msg));
-            }
+        if !self.exports.contains_key(export) {
+            self.resolve::<P, R>(export)?;
+        }
+        // Called through the cached handle (cloning it would clone its registered type).
+        let Some(Some(typed)) = self.exports.get(export) else { return Ok(None) };
+        let Some(typed) = typed.downcast_ref::<TypedFunc<P, R>>() else {
+            return Err(VmError(format!(
+                "plugin {}: export {export} called with another signature",
+                self.plugin_name()
+            )));
         };
         self.store.data_mut().enter(effective);
         let _ = self.store.set_fuel(self.fuel_per_call);

@@ -135,6 +135,12 @@ async fn run(
     let mut chunk = vec![0u8; 16 * 1024];
     let (mut rd, mut wr) = stream.split();
     let mut outcome: Result<(), String> = Ok(());
+    // One timer for the connection: `deadline` moves with every reply, and the timer is only
+    // re-armed when it fires early (cheaper than re-arming it per reply).
+    let op_timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(op_timer);
+    // Commands written together: whatever the VMs queued by the time the writer runs.
+    let mut batch: Vec<u8> = Vec::with_capacity(4096);
     for p in preamble {
         if let Err(e) = wr.write_all(&p).await {
             outcome = Err(format!("write failed: {e}"));
@@ -149,8 +155,16 @@ async fn run(
                 if pending.is_empty() {
                     deadline = Instant::now() + timeout;
                 }
-                pending.push_back(Some((cmd.token, cmd.reply_to)));
-                if let Err(e) = wr.write_all(&cmd.bytes).await {
+                // Every command queued meanwhile goes in the same write (one syscall, and Redis
+                // answers them in one read): FIFO order is the queue's order either way.
+                batch.clear();
+                let mut next = Some(cmd);
+                while let Some(cmd) = next {
+                    pending.push_back(Some((cmd.token, cmd.reply_to)));
+                    batch.extend_from_slice(&cmd.bytes);
+                    next = rx.try_recv().ok();
+                }
+                if let Err(e) = wr.write_all(&batch).await {
                     outcome = Err(format!("write failed: {e}"));
                 }
             }
@@ -186,8 +200,12 @@ async fn run(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline), if !pending.is_empty() => {
-                outcome = Err(format!("op timeout after {} ms", timeout.as_millis()));
+            _ = &mut op_timer, if !pending.is_empty() => {
+                if Instant::now() < deadline {
+                    op_timer.as_mut().reset(deadline);
+                } else {
+                    outcome = Err(format!("op timeout after {} ms", timeout.as_millis()));
+                }
             }
         }
     }

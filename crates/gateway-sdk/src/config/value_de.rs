@@ -137,6 +137,7 @@ impl<'a> Path<'a> {
 }
 
 /// Deserializes `T` from `value`, the error carrying the path of the value that failed.
+#[inline(never)]
 pub(crate) fn from_value<T: de::DeserializeOwned>(value: &Value) -> Result<T, PathError> {
     T::deserialize(ValueReader { value, path: &Path::ROOT }).map_err(|e| e.located(&Path::ROOT))
 }
