@@ -176,8 +176,11 @@ fn warm_up_probes() -> Vec<(Probe, u16)> {
 
 /// The routes under wrk load, the no-plugin one first. Every one answers 200: the limits are
 /// out of reach, and the cookie-cache page is stored before its row.
-fn load_targets() -> Vec<load::Target> {
-    let key = || vec![("x-bench-key", "load".to_string())];
+/// The timed rows of one table; `page` names the table's stored cookie-cache page and the
+/// rate limiters' key (gpustack-rate-limit keeps a sorted set of every request in its window,
+/// so each table starts with an empty one).
+fn load_targets(page: &str) -> Vec<load::Target> {
+    let key = || vec![("x-bench-key", page.to_string())];
     let chat = Probe::chat("token-allowed");
     let target = |label: &str, path: &str, headers| load::Target { label: label.into(), path: path.into(), headers, body: None };
     vec![
@@ -185,7 +188,7 @@ fn load_targets() -> Vec<load::Target> {
         target("hello-redis (INCR + EXPIRE)", "/hello", Vec::new()),
         target("cluster-rate-limit, allowed (1 EVALSHA)", "/open-rate-limit", key()),
         load::Target { label: "token-limit, allowed (2 EVALSHA)".into(), path: chat.path, headers: chat.headers, body: chat.body },
-        target("cookie-cache, hit (1 EVALSHA)", "/cookie-cache/page/load", vec![("cookie", "sid=bench".into())]),
+        target("cookie-cache, hit (1 EVALSHA)", &format!("/cookie-cache/page/{page}"), vec![("cookie", "sid=bench".into())]),
         target("gpustack-rate-limit (Go), allowed, the same limit", "/go-rate-limit", key()),
     ]
 }
@@ -305,19 +308,21 @@ pub fn run(mut flags: Flags) -> Result<()> {
     let mut timed = Vec::new();
     if seconds > 0 {
         bench.redis.stop_monitoring();
-        // The cookie-cache row reads a stored page.
-        bench.send(&cached_page_named("load"), 200, None)?;
-        bench.send(&cached_page_named("load"), 200, Some("; hit"))?;
         for connections in CONNECTIONS {
+            // The cookie-cache row reads a stored page, one per table (a page lives 60 s):
+            // stored before the table and checked to still be a hit after it.
+            let page = format!("load-{connections}");
+            bench.send(&cached_page_named(&page), 200, None)?;
+            bench.send(&cached_page_named(&page), 200, Some("; hit"))?;
             let load = load::Load { seconds, connections };
             let mut rows = Vec::new();
-            for target in load_targets() {
+            for target in load_targets(&page) {
                 eprintln!("bench: wrk {} ({seconds} s, {connections} connections)", target.label);
                 rows.push((target.label.clone(), load::run(gateway.port, &target, load, &dir)?));
             }
+            bench.send(&cached_page_named(&page), 200, Some("; hit")).context("cookie-cache after its timed row")?;
             timed.push((load, rows));
         }
-        bench.send(&cached_page_named("load"), 200, Some("; hit")).context("cookie-cache after its timed row")?;
     }
 
     let rustc = command_output("rustc", &["--version"])?;

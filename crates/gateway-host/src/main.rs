@@ -7,6 +7,9 @@ use std::time::SystemTime;
 
 use gateway_host::{Gateway, GatewayConfig};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct StderrLogger {
     level: log::LevelFilter,
 }
