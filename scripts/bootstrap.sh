@@ -9,6 +9,8 @@ command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 command -v wasm-opt >/dev/null || need_apt+=(binaryen)
 command -v wrk >/dev/null || need_apt+=(wrk)
+# A C compiler: the linker rustc calls, and mimalloc (gateway-host's allocator) is C.
+command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "bootstrap: installing ${need_apt[*]}"
     SUDO=""
