@@ -139,7 +139,7 @@ impl<F: HttpFilter> StreamState<F> {
     }
 }
 
-type Shared<F> = Rc<RefCell<StreamState<F>>>;
+type StateCell<F> = Rc<RefCell<StreamState<F>>>;
 
 /// One HTTP stream's hook state machine.
 pub(crate) struct StreamDriver<P: Plugin> {
@@ -147,7 +147,7 @@ pub(crate) struct StreamDriver<P: Plugin> {
     rules: Option<Rc<RuleSet<P>>>,
     /// Whether a configuration matched this stream (else every callback continues).
     active: bool,
-    state: Shared<P::Filter>,
+    state: StateCell<P::Filter>,
 }
 
 impl<P: Plugin> StreamDriver<P> {
@@ -330,7 +330,7 @@ impl<P: Plugin> StreamDriver<P> {
 
 /// The task of a stream's hooks: runs `first` and then every hook held meanwhile, resuming
 /// each direction the host paused once its hooks are done, and gives the filter back.
-async fn run_hooks<F: HttpFilter>(state: Shared<F>, mut filter: Box<F>, first: Hook) {
+async fn run_hooks<F: HttpFilter>(state: StateCell<F>, mut filter: Box<F>, first: Hook) {
     let mut hook = first;
     loop {
         let flow = run_hook(&mut *filter, hook, &state).await;
@@ -377,7 +377,7 @@ async fn run_hooks<F: HttpFilter>(state: Shared<F>, mut filter: Box<F>, first: H
 }
 
 /// Runs one hook on `filter`.
-async fn run_hook<F: HttpFilter>(filter: &mut F, hook: Hook, state: &Shared<F>) -> Flow {
+async fn run_hook<F: HttpFilter>(filter: &mut F, hook: Hook, state: &StateCell<F>) -> Flow {
     let direction = hook.direction;
     match hook.kind {
         HookKind::Headers { end_of_stream } => {
@@ -416,7 +416,12 @@ fn body_mode<F: HttpFilter>(filter: &F, direction: BodyKind) -> BodyMode {
 }
 
 /// The body hook for what the host holds of `direction` and the hook has not seen yet.
-async fn run_body<F: HttpFilter>(filter: &mut F, direction: BodyKind, state: &Shared<F>, end_of_stream: bool) -> Flow {
+async fn run_body<F: HttpFilter>(
+    filter: &mut F,
+    direction: BodyKind,
+    state: &StateCell<F>,
+    end_of_stream: bool,
+) -> Flow {
     let mode = body_mode(filter, direction);
     let (offset, size) = {
         let mut s = state.borrow_mut();
