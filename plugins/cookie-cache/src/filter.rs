@@ -238,8 +238,9 @@ impl CacheFilter {
 /// Looks the key up (taking the stampede lock when nobody holds it). The lookup completes even
 /// if the stream ends while it is in flight; a lock it took for a request that is gone is
 /// released at once instead of blocking everyone for `lock_ms`.
-/// The keys and lock token come back with the result (the task owns them meanwhile, and the
-/// release of an abandoned lock needs them).
+///
+/// The keys and the lock token come back with the result: the task owns them meanwhile, and the
+/// release of an abandoned lock needs them.
 async fn guarded_lookup(
     plugin: &Shared<CookieCache>,
     keys: CacheKeys,
