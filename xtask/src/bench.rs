@@ -176,11 +176,11 @@ fn warm_up_probes() -> Vec<(Probe, u16)> {
 
 /// The routes under wrk load, the no-plugin one first. Every one answers 200: the limits are
 /// out of reach, and the cookie-cache page is stored before its row.
-/// The timed rows of one table; `page` names the table's stored cookie-cache page and the
+/// The timed rows of one table; `table` names the table's stored cookie-cache page and the
 /// rate limiters' key (gpustack-rate-limit keeps a sorted set of every request in its window,
 /// so each table starts with an empty one).
-fn load_targets(page: &str) -> Vec<load::Target> {
-    let key = || vec![("x-bench-key", page.to_string())];
+fn load_targets(table: &str) -> Vec<load::Target> {
+    let key = || vec![("x-bench-key", table.to_string())];
     let chat = Probe::chat("token-allowed");
     let target = |label: &str, path: &str, headers| load::Target { label: label.into(), path: path.into(), headers, body: None };
     vec![
@@ -188,7 +188,7 @@ fn load_targets(page: &str) -> Vec<load::Target> {
         target("hello-redis (INCR + EXPIRE)", "/hello", Vec::new()),
         target("cluster-rate-limit, allowed (1 EVALSHA)", "/open-rate-limit", key()),
         load::Target { label: "token-limit, allowed (2 EVALSHA)".into(), path: chat.path, headers: chat.headers, body: chat.body },
-        target("cookie-cache, hit (1 EVALSHA)", &format!("/cookie-cache/page/{page}"), vec![("cookie", "sid=bench".into())]),
+        target("cookie-cache, hit (1 EVALSHA)", &format!("/cookie-cache/page/{table}"), vec![("cookie", "sid=bench".into())]),
         target("gpustack-rate-limit (Go), allowed, the same limit", "/go-rate-limit", key()),
     ]
 }

@@ -117,10 +117,15 @@ impl<F: HttpFilter> StreamState<F> {
         }
     }
 
-    /// Puts the filter back after a hook and notes its body modes.
-    fn give_back(&mut self, filter: Box<F>) {
+    /// Notes the filter's body modes after a hook.
+    fn note_modes(&mut self, filter: &F) {
         self.request_mode = filter.request_body_mode();
         self.response_mode = filter.response_body_mode();
+    }
+
+    /// Puts the filter back after a hook and notes its body modes.
+    fn give_back(&mut self, filter: Box<F>) {
+        self.note_modes(&filter);
         self.filter = Some(filter);
     }
 
@@ -350,8 +355,7 @@ async fn run_hooks<F: HttpFilter>(state: StateCell<F>, mut filter: Box<F>, first
             }
             return;
         }
-        s.request_mode = filter.request_body_mode();
-        s.response_mode = filter.response_body_mode();
+        s.note_modes(&filter);
         let next = s.queue.pop_front();
         // A direction is resumed once no held hook of it remains, and the body the host held
         // for it then passes on.

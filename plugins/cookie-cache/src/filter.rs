@@ -89,8 +89,9 @@ impl CacheFilter {
             c.key.digest_identifying(&KeyInput { method: &method, host: &host, path: &path, headers: &headers });
         self.identified = identified;
         let mut keys = CacheKeys::new(&plugin.prefix, &digest);
-        let mut token = lock_token();
         let lock_ms = c.stampede.map_or(0, |s| s.lock_ms);
+        // Without stampede protection the lookup never locks, so no token is needed.
+        let mut token = if lock_ms > 0 { lock_token() } else { String::new() };
         let started = now_millis();
         let mut polls: u32 = 0;
         loop {
