@@ -4,25 +4,22 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::config::{ConfigError, ConfigPath};
 use crate::log::LogLevel;
 use crate::metrics::Counter;
 use crate::redis::{RedisError, Unavailable};
 use crate::time::now_millis;
 
-/// The `circuit_breaker` configuration block.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct BreakerConfig {
-    /// Consecutive Redis transport failures that open the breaker (default 3).
-    #[serde(default = "default_threshold")]
-    pub failure_threshold: u32,
-    /// How long the breaker stays open before one probe request may try Redis again,
-    /// in milliseconds (default 5000).
-    #[serde(default = "default_cooldown")]
-    pub cooldown_ms: u64,
+crate::config_struct! {
+    /// The `circuit_breaker` configuration block.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct BreakerConfig {
+        /// Consecutive Redis transport failures that open the breaker (default 3).
+        pub failure_threshold: u32 = default_threshold(),
+        /// How long the breaker stays open before one probe request may try Redis again,
+        /// in milliseconds (default 5000).
+        pub cooldown_ms: u64 = default_cooldown(),
+    }
 }
 
 fn default_threshold() -> u32 {

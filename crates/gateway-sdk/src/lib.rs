@@ -50,8 +50,8 @@ pub use worker::WorkerState;
 
 /// Everything a plugin usually needs: `use gateway_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::config::{ConfigError, ConfigPath, Secret};
+    pub use crate::config::{ConfigError, ConfigNode, ConfigPath, FromConfig, Secret};
     pub use crate::redis::{RedisClient, RedisConfig, RedisError, Reply, Script, SetOptions};
     pub use crate::{Body, BodyMode, Flow, HttpContext, HttpFilter, Plugin, Response, Shared};
-    pub use crate::{export_plugin, join};
+    pub use crate::{config_struct, export_plugin, join};
 }

@@ -5,9 +5,8 @@ use std::fmt;
 use std::ops::Deref;
 use std::rc::Rc;
 
-use serde::de::DeserializeOwned;
 
-use crate::config::{ConfigError, ConfigPath, ConfigStyle};
+use crate::config::{ConfigError, ConfigPath, ConfigStyle, FromConfig};
 use crate::context::{Body, HttpContext};
 use crate::response::Response;
 
@@ -20,8 +19,9 @@ use crate::response::Response;
 pub trait Plugin: Sized + 'static {
     /// Name used in logs and configuration errors, e.g. `"cluster-rate-limit"`.
     const NAME: &'static str;
-    /// The configuration as written by the user (serde, snake_case keys).
-    type Config: DeserializeOwned;
+    /// The configuration as written by the user (snake_case keys), usually declared with
+    /// [`config_struct!`](crate::config_struct).
+    type Config: FromConfig;
     /// Per-request state and hooks.
     type Filter: HttpFilter;
     /// How the SDK reads the configuration: [`ConfigStyle::HIGRESS`] (the default: each

@@ -6,7 +6,7 @@
 //! # use gateway_sdk::testing::*;
 //! # use gateway_sdk::prelude::*;
 //! # struct P; struct F;
-//! # #[derive(serde::Deserialize)] struct C {}
+//! # gateway_sdk::config_struct! { struct C {} }
 //! # impl Plugin for P { const NAME: &'static str = "p"; type Config = C; type Filter = F;
 //! #   fn compile(_: C, _: &ConfigPath) -> Result<Self, ConfigError> { Ok(P) }
 //! #   fn new_filter(_: &Shared<Self>) -> F { F } }
@@ -28,6 +28,22 @@ use crate::plugin::Plugin;
 use crate::redis::codec::{self, Reply};
 
 pub use crate::config::wasm_plugin::higress_config_from_wasmplugin;
+
+/// A `serde_json::Value` (as tests write them with `json!`) as a configuration
+/// [`Value`](crate::config::Value).
+pub fn config_value(v: &serde_json::Value) -> crate::config::Value {
+    crate::config::Value::parse(v.to_string().as_bytes()).unwrap_or_default()
+}
+
+/// serde_json's `json!`, giving a configuration [`Value`](crate::config::Value) (for tests of
+/// [`Prepare`](crate::config::Prepare) functions and [`FromConfig`](crate::config::FromConfig)
+/// types; the calling crate needs serde_json).
+#[macro_export]
+macro_rules! config_json {
+    ($($json:tt)+) => {
+        $crate::testing::config_value(&::serde_json::json!($($json)+))
+    };
+}
 use crate::runtime::{self, CallOutcome};
 
 pub use crate::driver::Action;

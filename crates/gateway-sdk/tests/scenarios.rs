@@ -9,14 +9,12 @@ use gateway_sdk::redis::RedisError;
 use gateway_sdk::testing::{Action, TestHost};
 use gateway_sdk::{HttpCall, http_call};
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProbeConfig {
-    redis: RedisConfig,
-    #[serde(default)]
-    mode: String,
-    #[serde(default)]
-    label: String,
+config_struct! {
+    struct ProbeConfig {
+        redis: RedisConfig,
+        mode: String = String::new(),
+        label: String = String::new(),
+    }
 }
 
 struct Probe {

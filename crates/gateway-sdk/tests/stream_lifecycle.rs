@@ -17,10 +17,11 @@ use gateway_sdk::prelude::*;
 use gateway_sdk::task;
 use gateway_sdk::testing::{Action, TestHost};
 
-#[derive(serde::Deserialize)]
-struct LifeConfig {
-    redis: RedisConfig,
-    mode: String,
+config_struct! {
+    struct LifeConfig {
+        redis: RedisConfig,
+        mode: String,
+    }
 }
 
 struct Life {

@@ -8,11 +8,11 @@
 use gateway_sdk::prelude::*;
 use gateway_sdk::{HttpCall, http_call};
 
-/// `{"cluster": "echo"}`: the cluster HTTP calls go to.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    cluster: String,
+config_struct! {
+    /// `{"cluster": "echo"}`: the cluster HTTP calls go to.
+    pub struct Config {
+        cluster: String,
+    }
 }
 
 /// The compiled configuration.

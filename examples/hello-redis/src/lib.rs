@@ -4,11 +4,12 @@
 use gateway_sdk::prelude::*;
 use std::num::NonZeroU32;
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    redis: RedisConfig,
-    ttl_seconds: Option<NonZeroU32>,
+config_struct! {
+    /// The configuration.
+    pub struct Config {
+        redis: RedisConfig,
+        ttl_seconds: Option<NonZeroU32> = None,
+    }
 }
 pub struct HelloRedis {
     redis: RedisClient,

@@ -1,12 +1,12 @@
 //! Values read the way Higress's Go plugins read them: `tidwall/gjson` v1.18.0's `String`,
 //! `Bool`, `Int`, `Uint` and `Array` (gjson.go lines 72-145), so a plugin can accept what a Go
 //! plugin accepts (`"10"` for a number, `"true"` or `1` for a boolean, a float or a boolean for a
-//! string) and then deserialize the normalized value with serde as usual.
+//! string) and then read the normalized value with its [`FromConfig`](super::FromConfig) types.
 //!
 //! The `coerce_*` helpers rewrite one member of an object in place, and only when it is present
 //! (gjson's `Exists`, which is true for `null` too).
 
-use serde_json::{Map, Number, Value};
+use super::value::{Map, Number, Value};
 
 use super::{ConfigPath, ConfigWarning};
 
@@ -23,49 +23,114 @@ pub fn string(v: &Value) -> String {
 }
 
 fn number_text(n: &Number) -> String {
-    if n.is_i64() || n.is_u64() {
-        return n.to_string();
+    // gjson returns an integer's text as written; other numbers go through Go's
+    // strconv.FormatFloat(f, 'f', -1, 64): the shortest digits that parse back to the same
+    // f64, without an exponent.
+    if n.is_integer() {
+        return n.as_text().to_string();
     }
-    // Go's strconv.FormatFloat(f, 'f', -1, 64): the shortest round-tripping digits, without an
-    // exponent. serde_json prints shortest digits too, with an exponent for very large or small
-    // values, so only the notation is rewritten (linking f64's `Display` would cost 14 KB of
-    // wasm). One difference: where two 16- or 17-digit decimals both round-trip, Go prints the
-    // nearer one and serde_json may print the other (same length, same f64 when parsed back).
-    without_exponent(&n.to_string())
+    let Some(written) = Decimal::parse(n.as_text()) else { return n.as_text().to_string() };
+    // Up to 15 significant digits, the written digits are the shortest: two decimals of 15
+    // digits never parse to the same f64.
+    if written.digits.len() <= 15 {
+        return written.render();
+    }
+    let Some(target) = n.as_f64() else { return written.render() };
+    // Else the shortest is the written number rounded down or up to the first length that
+    // parses back to the same f64 (any shorter decimal that does lies between those two);
+    // when both do, the nearer one, as Go prints the nearest.
+    for len in 1..=written.digits.len().min(17) {
+        if len == written.digits.len() {
+            break;
+        }
+        let down = written.rounded(len, false);
+        let up = written.rounded(len, true);
+        let round_up = written.digits.as_bytes()[len] >= b'5';
+        let (first, second) = if round_up { (up, down) } else { (down, up) };
+        for candidate in [first, second] {
+            let text = candidate.render();
+            if text.parse::<f64>().ok() == Some(target) {
+                return text;
+            }
+        }
+    }
+    written.render()
 }
 
-/// `1.5e-7` → `0.00000015`, `1e21` → `1000000000000000000000`, `2.0` → `2`.
-fn without_exponent(text: &str) -> String {
-    let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
-    let Ok(exponent) = exponent.parse::<i32>() else { return text.to_string() };
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all: String = whole.chars().chain(fraction.chars()).collect();
-    let significant = all.trim_start_matches('0');
-    // Where the decimal point falls within `digits` (before them when <= 0).
-    let point = whole.len() as i32 + exponent - (all.len() - significant.len()) as i32;
-    let digits = significant.trim_end_matches('0');
-    if digits.is_empty() {
-        return format!("{sign}0");
+/// A decimal number as significant digits (no leading or trailing zeros) and the position of
+/// the decimal point among them.
+#[derive(Debug, Clone)]
+struct Decimal {
+    negative: bool,
+    digits: String,
+    /// Digits before the point (negative: zeros between the point and the first digit).
+    point: i32,
+}
+
+impl Decimal {
+    /// `-1.50e3` as digits `15`, point 4.
+    fn parse(text: &str) -> Option<Decimal> {
+        let (mantissa, exponent) = text.split_once(['e', 'E']).unwrap_or((text, "0"));
+        let exponent: i32 = exponent.strip_prefix('+').unwrap_or(exponent).parse().ok()?;
+        let (negative, mantissa) = match mantissa.strip_prefix('-') {
+            Some(m) => (true, m),
+            None => (false, mantissa),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let all: String = whole.chars().chain(fraction.chars()).collect();
+        let significant = all.trim_start_matches('0');
+        let point = whole.len() as i32 + exponent - (all.len() - significant.len()) as i32;
+        Some(Decimal { negative, digits: significant.trim_end_matches('0').to_string(), point })
     }
-    let mut out = String::from(sign);
-    if point <= 0 {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
-        out.push_str(digits);
-    } else if point as usize >= digits.len() {
-        out.push_str(digits);
-        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
-    } else {
-        let (int, frac) = digits.split_at(point as usize);
-        out.push_str(int);
-        out.push('.');
-        out.push_str(frac);
+
+    /// The first `len` digits, the rest dropped (`up`: the next decimal of that length above).
+    fn rounded(&self, len: usize, up: bool) -> Decimal {
+        let mut digits: Vec<u8> = self.digits.as_bytes()[..len].to_vec();
+        let mut point = self.point;
+        if up {
+            let mut i = len;
+            loop {
+                if i == 0 {
+                    digits.insert(0, b'1');
+                    point += 1;
+                    break;
+                }
+                i -= 1;
+                if digits[i] == b'9' {
+                    digits[i] = b'0';
+                } else {
+                    digits[i] += 1;
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&digits).trim_end_matches('0').to_string();
+        Decimal { negative: self.negative, digits: text, point }
     }
-    out
+
+    /// `0.00000015`, `1000000000000000000000`, `1.5`: no exponent.
+    fn render(&self) -> String {
+        let sign = if self.negative { "-" } else { "" };
+        if self.digits.is_empty() {
+            return format!("{sign}0");
+        }
+        let mut out = String::from(sign);
+        let digits = self.digits.as_str();
+        if self.point <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', self.point.unsigned_abs() as usize));
+            out.push_str(digits);
+        } else if self.point as usize >= digits.len() {
+            out.push_str(digits);
+            out.extend(std::iter::repeat_n('0', self.point as usize - digits.len()));
+        } else {
+            let (int, frac) = digits.split_at(self.point as usize);
+            out.push_str(int);
+            out.push('.');
+            out.push_str(frac);
+        }
+        out
+    }
 }
 
 /// gjson `Bool()`: `true`; strings `1 t true` (any case) are true; numbers other than 0.
@@ -124,28 +189,28 @@ pub fn array(v: Value) -> Vec<Value> {
 }
 
 /// Rewrites `obj[key]` (when present) as a string, as gjson `String()` reads it.
-pub fn coerce_string(obj: &mut Map<String, Value>, key: &str) {
+pub fn coerce_string(obj: &mut Map, key: &str) {
     if let Some(v) = obj.get_mut(key).filter(|v| !v.is_string()) {
         *v = Value::String(string(v));
     }
 }
 
 /// Rewrites `obj[key]` (when present) as a boolean, as gjson `Bool()` reads it.
-pub fn coerce_bool(obj: &mut Map<String, Value>, key: &str) {
+pub fn coerce_bool(obj: &mut Map, key: &str) {
     if let Some(v) = obj.get_mut(key) {
         *v = Value::Bool(bool(v));
     }
 }
 
 /// Rewrites `obj[key]` (when present) as an integer, as gjson `Int()` reads it.
-pub fn coerce_int(obj: &mut Map<String, Value>, key: &str) {
+pub fn coerce_int(obj: &mut Map, key: &str) {
     if let Some(v) = obj.get_mut(key) {
         *v = Value::from(int(v));
     }
 }
 
 /// Rewrites `obj[key]` (when present) as a list, as gjson `Array()` reads it.
-pub fn coerce_array(obj: &mut Map<String, Value>, key: &str) {
+pub fn coerce_array(obj: &mut Map, key: &str) {
     if let Some(v) = obj.get_mut(key).filter(|v| !v.is_array()) {
         *v = Value::Array(array(v.take()));
     }
@@ -157,7 +222,7 @@ pub fn coerce_array(obj: &mut Map<String, Value>, key: &str) {
 /// `database`; `service_port: 0` and `timeout: 0` mean the defaults (80 for `.static`, else
 /// 6379; 1000 ms). A `username` without a `password` sends no AUTH, as the host does: it is
 /// dropped with a warning.
-pub fn redis_block(obj: &mut Map<String, Value>, at: &ConfigPath, warnings: &mut Vec<ConfigWarning>) {
+pub fn redis_block(obj: &mut Map, at: &ConfigPath, warnings: &mut Vec<ConfigWarning>) {
     for key in ["service_name", "username", "password"] {
         coerce_string(obj, key);
     }
@@ -196,7 +261,8 @@ mod tests {
         }
         let mut exact = 0;
         for f in samples {
-            let Some(n) = Number::from_f64(f) else { continue };
+            let Some(n) = serde_json::Number::from_f64(f) else { continue };
+            let Some(Value::Number(n)) = Value::parse(n.to_string().as_bytes()) else { continue };
             let ours = number_text(&n);
             let go = f.to_string();
             let significant = go.trim_start_matches(['-', '0', '.']).replace('.', "").trim_end_matches('0').len();
@@ -212,7 +278,7 @@ mod tests {
         }
         assert!(exact >= 10, "{exact}");
     }
-    use serde_json::json;
+    use crate::config_json as json;
 
     #[test]
     fn strings_read_like_gjson() {

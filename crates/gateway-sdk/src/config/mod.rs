@@ -4,14 +4,16 @@
 //! [`ConfigStyle`].
 
 pub mod gjson;
+mod read;
 pub mod rules;
 pub mod unknown;
-mod value_de;
+pub mod value;
 pub mod wasm_plugin;
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer};
+pub use read::{ConfigNode, Fields, FromConfig, ReadContext, read_at};
+pub use value::{Map, Number, Value};
 
 /// A configuration that was rejected at configure time.
 ///
@@ -75,10 +77,10 @@ impl fmt::Display for ConfigWarning {
     }
 }
 
-/// A plugin's own rewrite of one configuration object (the global one or one rule, as JSON)
-/// before serde reads it: where a plugin turns Higress's loosely typed values into its serde
-/// types (see [`gjson`]). It may add warnings.
-pub type Prepare = fn(&mut serde_json::Value, &ConfigPath, &mut Vec<ConfigWarning>) -> Result<(), ConfigError>;
+/// A plugin's own rewrite of one configuration object (the global one or one rule) before its
+/// [`FromConfig`] types read it: where a plugin turns Higress's loosely typed values into typed
+/// ones (see [`gjson`]). It may add warnings.
+pub type Prepare = fn(&mut Value, &ConfigPath, &mut Vec<ConfigWarning>) -> Result<(), ConfigError>;
 
 /// How a `_rules_` entry relates to the global configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,13 +93,13 @@ pub enum RuleConfigs {
     OverGlobal,
 }
 
-/// What a key the plugin's serde types do not know does.
+/// What a key the plugin's [`FromConfig`] types do not know does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnknownKeys {
     /// It is ignored with a [`ConfigWarning`] naming the path and the closest known key, as
     /// Higress's Go plugins ignore it (`strict: true` makes it an error).
     Warn,
-    /// It is an error (serde's `deny_unknown_fields`).
+    /// It is an error (`unknown field `x`, expected one of ...`).
     Reject,
 }
 
@@ -115,7 +117,7 @@ pub struct ConfigStyle {
     /// Whether the top-level key `strict` is read (and removed) by the SDK: `strict: true`
     /// turns every [`ConfigWarning`] into an error.
     pub strict_key: bool,
-    /// The plugin's rewrite of each configuration object before serde reads it.
+    /// The plugin's rewrite of each configuration object before its types read it.
     pub prepare: Option<Prepare>,
 }
 
@@ -142,7 +144,7 @@ impl ConfigStyle {
         prepare: None,
     };
 
-    /// This style with `prepare` run on each configuration object before serde reads it.
+    /// This style with `prepare` run on each configuration object before its types read it.
     pub const fn prepared_by(self, prepare: Prepare) -> ConfigStyle {
         ConfigStyle { prepare: Some(prepare), ..self }
     }
@@ -199,24 +201,9 @@ impl ConfigPath {
         ConfigError { plugin: self.plugin.clone(), path: self.path.clone(), message: message.to_string() }
     }
 
-    /// This path followed by the steps of a path reported by the deserializer.
-    pub(crate) fn along(&self, segments: &[value_de::Segment]) -> Self {
-        segments.iter().fold(self.clone(), |here, s| match s {
-            value_de::Segment::Key(k) => here.field(k),
-            value_de::Segment::Index(i) => here.index(*i),
-        })
-    }
 }
 
-/// Deserializes `value` into `T`, reporting errors with the full field path.
-pub fn deserialize_at<T: serde::de::DeserializeOwned>(
-    value: serde_json::Value,
-    at: &ConfigPath,
-) -> Result<T, ConfigError> {
-    value_de::from_value(&value).map_err(|e| at.along(e.path.as_deref().unwrap_or_default()).error(e.message))
-}
-
-/// A secret (a password, a token): deserializes from a string and never prints.
+/// A secret (a password, a token): read from a string, never printed.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -249,49 +236,44 @@ impl fmt::Display for Secret {
     }
 }
 
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Debug, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Sample {
-        items: Vec<Item>,
+    crate::config_struct! {
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Sample {
+            items: Vec<Item>,
+        }
     }
 
-    #[derive(Debug, serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
-    struct Item {
-        limit: u32,
+    crate::config_struct! {
+        #[derive(Debug)]
+        #[allow(dead_code)]
+        struct Item {
+            limit: u32,
+        }
     }
 
     #[test]
-    fn serde_errors_name_the_full_field_path() {
+    fn errors_name_the_full_field_path() {
         let at = ConfigPath::root("p").field("_rules_").index(2);
-        let value = serde_json::json!({"items": [{"limit": 1}, {"limit": "x"}]});
-        let err = deserialize_at::<Sample>(value, &at).unwrap_err();
+        let value = crate::config_json!({"items": [{"limit": 1}, {"limit": "x"}]});
+        let err = read_at::<Sample>(&value, &at).unwrap_err();
         assert_eq!(err.path, "_rules_[2].items[1].limit");
         assert!(err.to_string().starts_with("p: invalid config at _rules_[2].items[1].limit: "));
     }
 
     #[test]
     fn unknown_keys_are_named() {
-        let err =
-            deserialize_at::<Sample>(serde_json::json!({"items": [], "itmes": 1}), &ConfigPath::root("p")).unwrap_err();
+        let err = read_at::<Sample>(&crate::config_json!({"items": [], "itmes": 1}), &ConfigPath::root("p")).unwrap_err();
         assert!(err.message.contains("itmes"), "{err}");
     }
 
     #[test]
     fn secrets_never_print() {
-        let s: Secret = serde_json::from_str("\"hunter2\"").unwrap();
+        let s: Secret = read_at(&crate::config_json!("hunter2"), &ConfigPath::root("p")).unwrap();
         assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
         assert_eq!(s.expose(), "hunter2");
     }

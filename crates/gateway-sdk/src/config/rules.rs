@@ -21,11 +21,10 @@
 //! Hosts are compared as wasm-go compares them: the `:authority` as sent, case included, with
 //! the port removed as `stripPortFromHost` (364-378) removes it.
 
-use serde_json::{Map, Value};
-
 use super::gjson;
-use super::unknown::deserialize_lenient;
-use super::{ConfigError, ConfigPath, ConfigStyle, ConfigWarning, RuleConfigs, UnknownKeys, deserialize_at};
+use super::read::ReadContext;
+use super::value::{Map, Value};
+use super::{ConfigError, ConfigPath, ConfigStyle, ConfigWarning, RuleConfigs};
 use crate::plugin::{Plugin, Shared};
 
 const RULES_KEY: &str = "_rules_";
@@ -179,7 +178,7 @@ impl<P: Plugin> RuleSet<P> {
         let value: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
-            serde_json::from_str(text).map_err(|e| root.error(format!("not valid JSON: {e}")))?
+            Value::parse(text.as_bytes()).ok_or_else(|| root.error("not valid JSON"))?
         };
         let Value::Object(mut top) = value else {
             return Err(root.error("the configuration must be a JSON object"));
@@ -283,15 +282,14 @@ fn compile_one<P: Plugin>(
     if let Some(prepare) = style.prepare {
         prepare(&mut value, at, warnings)?;
     }
-    let config: P::Config = match style.unknown_keys {
-        UnknownKeys::Reject => deserialize_at(value, at)?,
-        UnknownKeys::Warn => deserialize_lenient(value, at, warnings)?,
-    };
-    P::compile(config, at).map(Shared::new)
+    let cx = ReadContext::new(style.unknown_keys);
+    let config = cx.read::<P::Config>(&value, at);
+    warnings.extend(cx.into_warnings());
+    P::compile(config?, at).map(Shared::new)
 }
 
 /// Removes the `_match_*_` keys from `rule` and reads them as wasm-go does.
-fn take_matcher(rule: &mut Map<String, Value>, at: &ConfigPath) -> Result<Matcher, ConfigError> {
+fn take_matcher(rule: &mut Map, at: &ConfigPath) -> Result<Matcher, ConfigError> {
     // gjson: `Array()` of a scalar is a list of one; `String()` of each item (307-362).
     let mut list = |key: &str, keep_empty: bool| -> Vec<String> {
         let items = rule.remove(key).map(gjson::array).unwrap_or_default();
@@ -379,14 +377,14 @@ mod tests {
     /// rule_matcher.go 236-247 and 159-166: route beats domain; route plus service needs both.
     #[test]
     fn a_rule_matches_on_its_highest_kind_only() {
-        let m = matcher(serde_json::json!({"_match_route_": ["r"], "_match_domain_": ["*"]}));
+        let m = matcher(crate::config_json!({"_match_route_": ["r"], "_match_domain_": ["*"]}));
         assert!(m.matches(&input(Some("r"), "x.io", None)));
         assert!(!m.matches(&input(Some("other"), "x.io", None)), "the domain is ignored next to a route");
-        let m = matcher(serde_json::json!({"_match_route_": ["r"], "_match_service_": ["svc.dns"]}));
+        let m = matcher(crate::config_json!({"_match_route_": ["r"], "_match_service_": ["svc.dns"]}));
         assert!(m.matches(&input(Some("r"), "x.io", Some("outbound|80||svc.dns"))));
         assert!(!m.matches(&input(Some("r"), "x.io", Some("outbound|80||other.dns"))));
         assert!(!m.matches(&input(Some("s"), "x.io", Some("outbound|80||svc.dns"))));
-        let m = matcher(serde_json::json!({"_match_domain_": ["a.io"], "_match_service_": ["svc.dns"]}));
+        let m = matcher(crate::config_json!({"_match_domain_": ["a.io"], "_match_service_": ["svc.dns"]}));
         assert!(m.matches(&input(None, "a.io", None)), "domain beats service");
         assert!(!m.matches(&input(None, "b.io", Some("outbound|80||svc.dns"))));
     }
@@ -394,11 +392,11 @@ mod tests {
     /// rule_matcher.go 307-341: empty route, service and prefix names are skipped.
     #[test]
     fn empty_names_are_skipped_and_scalars_are_lists_of_one() {
-        let m = matcher(serde_json::json!({"_match_route_": ["", "r"], "_match_service_": [""]}));
+        let m = matcher(crate::config_json!({"_match_route_": ["", "r"], "_match_service_": [""]}));
         assert_eq!(m.kind, Kind::Route);
-        let m = matcher(serde_json::json!({"_match_route_": "r"}));
+        let m = matcher(crate::config_json!({"_match_route_": "r"}));
         assert!(m.matches(&input(Some("r"), "", None)));
-        let Value::Object(mut rule) = serde_json::json!({"_match_route_": [""]}) else { unreachable!() };
+        let Value::Object(mut rule) = crate::config_json!({"_match_route_": [""]}) else { unreachable!() };
         assert!(take_matcher(&mut rule, &ConfigPath::root("p")).is_err());
     }
 }

@@ -1,38 +1,30 @@
 //! The Higress `redis` configuration block and the Envoy cluster name it resolves to.
 
-use serde::Deserialize;
-
 use crate::config::{ConfigError, ConfigPath, Secret};
 
-/// The `redis` block of a plugin configuration, as in Higress's plugins.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisConfig {
-    /// The Redis service's FQDN with its registry suffix, e.g. `redis.static` or
-    /// `redis.default.svc.cluster.local`.
-    pub service_name: String,
-    /// The service port: default 80 when `service_name` ends in `.static`, else 6379.
-    #[serde(default)]
-    pub service_port: Option<u16>,
-    /// ACL user name (sent as `AUTH user pass`).
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Password (sent as `AUTH pass` without a user name). Never logged.
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// Per-call timeout in milliseconds (default 1000).
-    #[serde(default = "default_timeout")]
-    pub timeout: u32,
-    /// Database index selected on each new connection (default 0).
-    #[serde(default)]
-    pub database: u32,
-    /// Host write batching in milliseconds (`buffer_flush_timeout`; host default 3).
-    /// Pass 0 for the lowest latency.
-    #[serde(default)]
-    pub buffer_flush_timeout: Option<u32>,
-    /// Host write batching size in bytes (`max_buffer_size_before_flush`; host default 1024).
-    #[serde(default)]
-    pub max_buffer_size_before_flush: Option<u32>,
+crate::config_struct! {
+    /// The `redis` block of a plugin configuration, as in Higress's plugins.
+    #[derive(Debug, Clone)]
+    pub struct RedisConfig {
+        /// The Redis service's FQDN with its registry suffix, e.g. `redis.static` or
+        /// `redis.default.svc.cluster.local`.
+        pub service_name: String,
+        /// The service port: default 80 when `service_name` ends in `.static`, else 6379.
+        pub service_port: Option<u16> = None,
+        /// ACL user name (sent as `AUTH user pass`).
+        pub username: Option<String> = None,
+        /// Password (sent as `AUTH pass` without a user name). Never logged.
+        pub password: Option<Secret> = None,
+        /// Per-call timeout in milliseconds (default 1000).
+        pub timeout: u32 = default_timeout(),
+        /// Database index selected on each new connection (default 0).
+        pub database: u32 = 0,
+        /// Host write batching in milliseconds (`buffer_flush_timeout`; host default 3).
+        /// Pass 0 for the lowest latency.
+        pub buffer_flush_timeout: Option<u32> = None,
+        /// Host write batching size in bytes (`max_buffer_size_before_flush`; host default 1024).
+        pub max_buffer_size_before_flush: Option<u32> = None,
+    }
 }
 
 fn default_timeout() -> u32 {
@@ -96,23 +88,23 @@ impl RedisConfig {
 mod tests {
     use super::*;
 
-    fn parse(v: serde_json::Value) -> RedisConfig {
-        serde_json::from_value(v).unwrap()
+    fn parse(v: crate::config::Value) -> RedisConfig {
+        crate::config::read_at(&v, &ConfigPath::root("p")).unwrap()
     }
 
     #[test]
     fn defaults_follow_higress() {
-        let c = parse(serde_json::json!({"service_name": "redis.static"}));
+        let c = parse(crate::config_json!({"service_name": "redis.static"}));
         assert_eq!(c.cluster_name(), "outbound|80||redis.static");
         assert_eq!(c.timeout, 1000);
-        let c = parse(serde_json::json!({"service_name": "redis.dns"}));
+        let c = parse(crate::config_json!({"service_name": "redis.dns"}));
         assert_eq!(c.cluster_name(), "outbound|6379||redis.dns");
         assert_eq!(c.init_target(), "outbound|6379||redis.dns");
     }
 
     #[test]
     fn database_and_batching_become_query_parameters() {
-        let c = parse(serde_json::json!({"service_name": "r.dns", "service_port": 7000, "database": 2,
+        let c = parse(crate::config_json!({"service_name": "r.dns", "service_port": 7000, "database": 2,
             "buffer_flush_timeout": 0, "max_buffer_size_before_flush": 0}));
         assert_eq!(c.init_target(), "outbound|7000||r.dns?db=2&buffer_flush_timeout=0&max_buffer_size_before_flush=0");
     }
@@ -120,11 +112,11 @@ mod tests {
     #[test]
     fn validation_names_fields() {
         let at = ConfigPath::root("p").field("redis");
-        let bad = parse(serde_json::json!({"service_name": "outbound|6379||r.dns"}));
+        let bad = parse(crate::config_json!({"service_name": "outbound|6379||r.dns"}));
         assert_eq!(bad.validate(&at).unwrap_err().path, "redis.service_name");
-        let bad = parse(serde_json::json!({"service_name": "r.dns", "timeout": 0}));
+        let bad = parse(crate::config_json!({"service_name": "r.dns", "timeout": 0}));
         assert_eq!(bad.validate(&at).unwrap_err().path, "redis.timeout");
-        let bad = parse(serde_json::json!({"service_name": "r.dns", "username": "u"}));
+        let bad = parse(crate::config_json!({"service_name": "r.dns", "username": "u"}));
         assert_eq!(bad.validate(&at).unwrap_err().path, "redis.password");
     }
 }
