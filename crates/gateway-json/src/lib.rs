@@ -594,14 +594,55 @@ impl Validator<'_> {
             }
             i = exp_end;
         }
-        if exponent || int_digits > SAFE_INTEGER_DIGITS {
-            let value: f64 = std::str::from_utf8(&text[start..i]).ok()?.parse().ok()?;
-            if !value.is_finite() {
-                return None;
-            }
+        if (exponent || int_digits > SAFE_INTEGER_DIGITS) && overflows_f64(&text[start..i]) {
+            return None;
         }
         self.pos = i;
         Some(())
+    }
+}
+
+/// The significant digits of the smallest magnitude that rounds to infinity as an `f64`:
+/// `f64::MAX` plus half its last unit, 2^1024 - 2^970 (a tie, which rounds to infinity because
+/// `f64::MAX`'s mantissa is odd). It has 309 digits before the point.
+const OVERFLOW_DIGITS: &[u8] = b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+
+/// Whether the JSON number `text` (valid grammar) is too large for an `f64`, decided on the
+/// decimal text (no float parsing): its magnitude is at least [`OVERFLOW_DIGITS`].
+fn overflows_f64(text: &[u8]) -> bool {
+    let text = text.strip_prefix(b"-").unwrap_or(text);
+    let split = text.iter().position(|b| matches!(b, b'e' | b'E')).unwrap_or(text.len());
+    let (mantissa, exponent) = text.split_at(split);
+    let exponent: i64 = match exponent.get(1..) {
+        None => 0,
+        Some(e) => {
+            let (negative, digits) = match e.first() {
+                Some(b'-') => (true, &e[1..]),
+                Some(b'+') => (false, &e[1..]),
+                _ => (false, e),
+            };
+            // Past a million the answer no longer depends on the mantissa's length.
+            let magnitude = digits.iter().fold(0i64, |n, d| (n * 10 + i64::from(d - b'0')).min(1_000_000_000));
+            if negative { -magnitude } else { magnitude }
+        }
+    };
+    let point = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
+    let digits = mantissa.iter().filter(|b| b.is_ascii_digit());
+    let leading_zeros = digits.clone().take_while(|&&b| b == b'0').count();
+    let significant: Vec<u8> = digits.skip(leading_zeros).copied().collect();
+    let significant = significant.as_slice();
+    let end = significant.iter().rposition(|&b| b != b'0').map_or(0, |p| p + 1);
+    let significant = &significant[..end];
+    if significant.is_empty() {
+        return false;
+    }
+    // Digits before the decimal point of the value's scientific form.
+    let whole_digits = point as i64 - leading_zeros as i64 + exponent;
+    match whole_digits.cmp(&(OVERFLOW_DIGITS.len() as i64)) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Greater => true,
+        // Same number of whole digits: compare digit by digit (a missing digit is a zero).
+        std::cmp::Ordering::Equal => significant >= OVERFLOW_DIGITS,
     }
 }
 

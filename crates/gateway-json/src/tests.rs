@@ -284,3 +284,66 @@ fn a_prefix_is_read_as_the_stream_deserializer_reads_it() {
     assert!(JsonView::parse_prefix(b"12}").is_none());
     assert!(JsonView::parse_prefix(br#"{"a":"#).is_none());
 }
+
+/// Numbers near `f64::MAX` (and far past it, and tiny ones) are refused exactly where they round
+/// to infinity (as `str::parse::<f64>` rounds, correctly): the overflow is decided on the text,
+/// without float parsing. serde_json agrees except within a few units of the boundary, where its
+/// default (not correctly rounded) parser refuses some numbers that round to `f64::MAX`.
+#[test]
+fn out_of_range_numbers_are_refused_where_serde_json_refuses_them() {
+    let max = "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+    let below = "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791";
+    let mut cases: Vec<String> = vec![
+        max.into(),
+        below.into(),
+        format!("-{max}"),
+        format!("{max}.0"),
+        format!("{below}.99999"),
+        format!("{}e0", &max[..1]),
+        "1.7976931348623157e308".into(),
+        "1.7976931348623158e308".into(),
+        "1.7976931348623159e308".into(),
+        "1.797693134862315807937289714053034150799341327e308".into(),
+        "1.797693134862315807937289714053034150799341328e308".into(),
+        "0.00017976931348623159e312".into(),
+        "17976931348623157e292".into(),
+        "17976931348623159e292".into(),
+        "1e308".into(),
+        "1e309".into(),
+        "-1e309".into(),
+        "10e308".into(),
+        "0e999999".into(),
+        "0.0e99999999999999999999".into(),
+        "1e-400".into(),
+        "1e-99999999999999999999".into(),
+        "1e99999999999999999999".into(),
+        "123.456e-2".into(),
+        "0.000e5".into(),
+        format!("{}", "9".repeat(308)),
+        format!("{}", "9".repeat(309)),
+        format!("{}.5", "1".repeat(310)),
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..2000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let digits = 1 + (seed % 25) as usize;
+        let mantissa: String = (0..digits).map(|k| char::from(b'0' + ((seed >> (k % 60)) % 10) as u8)).collect();
+        let mantissa = mantissa.trim_start_matches('0');
+        let mantissa = if mantissa.is_empty() { "1" } else { mantissa };
+        let exp = 280 + (seed >> 40) % 40;
+        cases.push(format!("{mantissa}e{exp}"));
+        cases.push(format!("0.{mantissa}e{}", exp + 5));
+    }
+    for case in &cases {
+        let ours = JsonView::parse(case.as_bytes(), Leniency::Strict).is_some();
+        let exact = case.parse::<f64>().is_ok_and(f64::is_finite);
+        assert_eq!(ours, exact, "{case}");
+        if serde_json::from_str::<Value>(case).is_ok() != ours {
+            // Only just below the boundary, which serde_json's parser does not round exactly.
+            let digits: String = case.chars().filter(char::is_ascii_digit).collect();
+            assert!(digits.trim_start_matches('0').starts_with("1797693134862315"), "{case}");
+        }
+    }
+}

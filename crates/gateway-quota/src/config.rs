@@ -1,6 +1,6 @@
 //! The configuration fields every limiter shares, declared once: [`limiter_config!`] writes them
-//! into a plugin's own flat `Config` struct (so serde's `deny_unknown_fields` and field paths
-//! keep working), and [`LimiterFields::compile_limiter`] validates and compiles them, with one
+//! into a plugin's own flat `Config` struct (so unknown keys and field paths are reported as for
+//! any other struct), and [`LimiterFields::compile_limiter`] validates and compiles them, with one
 //! wording for every limiter, into [`LimiterSettings`].
 //!
 //! The shared fields: `rule_name`, `rule_items` / `global_threshold`, `rejected_code`,
@@ -22,10 +22,11 @@ use super::window::Window;
 #[doc(hidden)]
 pub mod reexport {
     pub use gateway_sdk::breaker::BreakerConfig;
+    pub use gateway_sdk::config::{ConfigError, ConfigNode, FromConfig};
     pub use gateway_sdk::redis::RedisConfig;
 }
 
-/// Defaults of the shared fields (the macro's serde defaults call these).
+/// Defaults of the shared fields (the macro's expansion calls these).
 pub mod defaults {
     /// `rejected_code`: 429.
     pub fn rejected_code() -> u16 {
@@ -41,19 +42,22 @@ pub mod defaults {
     }
 }
 
-/// Declares a limiter's `Config`: the shared fields plus the plugin's own, in one flat struct.
+/// Declares a limiter's `Config`: the shared fields plus the plugin's own, in one flat struct,
+/// and its [`FromConfig`](gateway_sdk::config::FromConfig). Each own field names its default
+/// (`= expr`), used when the key is absent; keys the struct does not list are unknown.
 ///
 /// ```
+/// use gateway_sdk::config::{ConfigPath, Value, read_at};
 /// gateway_quota::limiter_config! {
 ///     /// My limiter's configuration.
 ///     pub struct Config<gateway_quota::Requests> {
 ///         /// Something only this limiter has.
-///         #[serde(default)]
-///         pub burst: bool,
+///         pub burst: bool = false,
 ///     }
 /// }
-/// let c: Config = serde_json::from_str(r#"{"rule_name": "r", "redis": {"service_name": "r.static"},
+/// let v = Value::parse(br#"{"rule_name": "r", "redis": {"service_name": "r.static"},
 ///     "global_threshold": {"query_per_second": 1}, "burst": true}"#).unwrap();
+/// let c: Config = read_at(&v, &ConfigPath::root("p")).unwrap();
 /// assert!(c.burst && c.rejected_code == 429);
 /// ```
 #[macro_export]
@@ -61,62 +65,83 @@ macro_rules! limiter_config {
     (
         $(#[$meta:meta])*
         pub struct $name:ident<$unit:ty> {
-            $( $(#[$fmeta:meta])* pub $field:ident : $fty:ty, )*
+            $( $(#[$fmeta:meta])* pub $field:ident : $fty:ty = $default:expr, )*
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
+        #[derive(Debug)]
         pub struct $name {
             /// Names the counters in Redis (Higress: required, may be empty).
             pub rule_name: String,
             /// Limits per key, tried in order (Higress `rule_items`).
-            #[serde(default)]
             pub rule_items: Option<Vec<$crate::RuleItemConfig<$crate::LimitKey<$unit>>>>,
             /// One limit shared by every request (Higress `global_threshold`).
-            #[serde(default)]
             pub global_threshold: Option<$crate::Thresholds<$unit>>,
             /// Status of a rejection (default 429).
-            #[serde(default = "__limiter_default_rejected_code")]
             pub rejected_code: u16,
             /// Body of a rejection, sent as written (each limiter has its default).
-            #[serde(default)]
             pub rejected_msg: Option<String>,
             /// The Redis service.
             pub redis: $crate::config::reexport::RedisConfig,
             /// `allow` (default) or `deny` when Redis cannot be asked.
-            #[serde(default)]
             pub failure_mode: $crate::FailureMode,
             /// Status answered in `deny` mode (default 503).
-            #[serde(default = "__limiter_default_failure_status")]
             pub failure_status: u16,
             /// When to stop calling a failing Redis.
-            #[serde(default)]
             pub circuit_breaker: $crate::config::reexport::BreakerConfig,
             /// Gateways sharing the quota: the local fallback limit is quota / gateway_count.
-            #[serde(default = "__limiter_default_gateway_count")]
             pub gateway_count: i64,
             /// Send `X-RateLimit-Limit` and `X-RateLimit-Remaining`.
-            #[serde(default)]
             pub show_limit_quota_header: bool,
             /// IANA time zone of the calendar quotas; default `UTC`.
-            #[serde(default)]
             pub timezone: Option<String>,
             /// Count in the Redis keys of the Higress Go plugin this limiter replaces, with its
             /// windows, so Go and Rust gateways share counters during a migration.
-            #[serde(default)]
             pub share_counters_with_higress: bool,
             $( $(#[$fmeta])* pub $field : $fty, )*
         }
 
-        fn __limiter_default_rejected_code() -> u16 {
-            $crate::config::defaults::rejected_code()
-        }
-        fn __limiter_default_failure_status() -> u16 {
-            $crate::config::defaults::failure_status()
-        }
-        fn __limiter_default_gateway_count() -> i64 {
-            $crate::config::defaults::gateway_count()
+        impl $crate::config::reexport::FromConfig for $name {
+            fn from_config(
+                node: $crate::config::reexport::ConfigNode<'_>,
+            ) -> ::core::result::Result<Self, $crate::config::reexport::ConfigError> {
+                let f = node.fields(
+                    concat!("struct ", stringify!($name)),
+                    &[
+                        "rule_name",
+                        "rule_items",
+                        "global_threshold",
+                        "rejected_code",
+                        "rejected_msg",
+                        "redis",
+                        "failure_mode",
+                        "failure_status",
+                        "circuit_breaker",
+                        "gateway_count",
+                        "show_limit_quota_header",
+                        "timezone",
+                        "share_counters_with_higress",
+                        $(stringify!($field),)*
+                    ],
+                )?;
+                use $crate::config::defaults;
+                ::core::result::Result::Ok($name {
+                    rule_name: f.required("rule_name")?,
+                    rule_items: f.optional("rule_items")?,
+                    global_threshold: f.optional("global_threshold")?,
+                    rejected_code: f.or_else("rejected_code", defaults::rejected_code)?,
+                    rejected_msg: f.optional("rejected_msg")?,
+                    redis: f.required("redis")?,
+                    failure_mode: f.or_default("failure_mode")?,
+                    failure_status: f.or_else("failure_status", defaults::failure_status)?,
+                    circuit_breaker: f.or_default("circuit_breaker")?,
+                    gateway_count: f.or_else("gateway_count", defaults::gateway_count)?,
+                    show_limit_quota_header: f.or_default("show_limit_quota_header")?,
+                    timezone: f.optional("timezone")?,
+                    share_counters_with_higress: f.or_default("share_counters_with_higress")?,
+                    $( $field: f.or_else(stringify!($field), || $default)?, )*
+                })
+            }
         }
 
         impl $crate::config::LimiterFields<$unit> for $name {

@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
 use super::store::{Outcome, WindowStatus};
 use super::window::Window;
 use gateway_sdk::WorkerState;
@@ -13,14 +11,19 @@ use gateway_sdk::breaker::{BreakerConfig, BreakerVerdict, CircuitBreaker, Guarde
 use gateway_sdk::redis::{RedisClient, RedisError};
 
 /// What to do with a request whose quota cannot be checked in Redis.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FailureMode {
     /// Let it through (while the breaker is open, within the local fallback limit).
     #[default]
     Allow,
     /// Answer with the configured failure status.
     Deny,
+}
+
+impl gateway_sdk::config::FromConfig for FailureMode {
+    fn from_config(node: gateway_sdk::config::ConfigNode<'_>) -> Result<Self, gateway_sdk::ConfigError> {
+        node.variant(&[("allow", FailureMode::Allow), ("deny", FailureMode::Deny)])
+    }
 }
 
 /// How one request should be decided.
@@ -200,8 +203,11 @@ mod tests {
 
     #[test]
     fn breaker_opens_after_transport_failures_only() {
-        let redis: gateway_sdk::redis::RedisConfig =
-            serde_json::from_value(serde_json::json!({"service_name": "r.static"})).unwrap();
+        let redis: gateway_sdk::redis::RedisConfig = gateway_sdk::config::read_at(
+            &gateway_sdk::config_json!({"service_name": "r.static"}),
+            &gateway_sdk::ConfigPath::root("p"),
+        )
+        .unwrap();
         let client = RedisClient::new(&redis, &gateway_sdk::ConfigPath::root("t").field("redis")).unwrap();
         let breaker = BreakerConfig { failure_threshold: 2, cooldown_ms: 1000 };
         let p = FailurePolicy::new(client, FailureMode::Allow, 503, breaker, 1);

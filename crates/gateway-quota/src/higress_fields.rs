@@ -4,12 +4,12 @@
 //! `rejected_msg`, `global_threshold` / `rule_items` (with the same nine `limit_by_*` fields,
 //! read in the same order) and the `redis` block, and differ only in the names of their window
 //! fields (`query_per_*` or `token_per_*`). [`prepare_limiter`] rewrites those fields of one
-//! configuration object into the form serde reads (gjson's loose values, see [`gateway_sdk::config::gjson`]),
+//! configuration object into the form our config types read (gjson's loose values, see [`gateway_sdk::config::gjson`]),
 //! refusing only what Higress refuses, and warning where Higress accepts something that is
 //! probably a mistake. Line numbers below are ai-token-ratelimit's config.go; the same checks
 //! sit a few lines earlier in cluster-key-rate-limit's.
 
-use serde_json::{Map, Value};
+use gateway_sdk::config::{Map, Value};
 
 use crate::LimitKind;
 use gateway_sdk::config::gjson::{self, coerce_array, coerce_int, coerce_string};
@@ -33,7 +33,7 @@ pub const LIMIT_BY_ORDER: [LimitKind; 9] = [
 /// `windows` names the plugin's Higress window fields (`token_per_second`, ...), read as
 /// gjson `Int()`. Errors only where Higress refuses too.
 pub fn prepare_limiter(
-    obj: &mut Map<String, Value>,
+    obj: &mut Map,
     at: &ConfigPath,
     windows: &[&str],
     warnings: &mut Vec<ConfigWarning>,
@@ -85,11 +85,7 @@ pub fn prepare_limiter(
 
 /// config.go 161-166: `uint32(rejected_code.Uint())`. Envoy answers with any code; ours must be
 /// an HTTP status a client can read (200-999), else 429 is sent and a warning says so.
-fn rejected_code(
-    obj: &mut Map<String, Value>,
-    at: &ConfigPath,
-    warnings: &mut Vec<ConfigWarning>,
-) -> Result<(), ConfigError> {
+fn rejected_code(obj: &mut Map, at: &ConfigPath, warnings: &mut Vec<ConfigWarning>) -> Result<(), ConfigError> {
     let Some(v) = obj.get("rejected_code") else { return Ok(()) };
     let Some(code) = gjson::uint(v) else {
         return Err(at.field("rejected_code").error("must not be negative"));
@@ -110,7 +106,7 @@ fn rejected_code(
 }
 
 /// The window counts as gjson `Int()` reads them (config.go 230-245, 373-392).
-fn coerce_windows(obj: &mut Map<String, Value>, windows: &[&str]) {
+fn coerce_windows(obj: &mut Map, windows: &[&str]) {
     for key in windows {
         coerce_int(obj, key);
     }
@@ -119,7 +115,7 @@ fn coerce_windows(obj: &mut Map<String, Value>, windows: &[&str]) {
 /// One `rule_items` entry; returns its winning limit type and name (the consumer types'
 /// name is empty) for the duplicate check.
 fn rule_item(
-    item: &mut Map<String, Value>,
+    item: &mut Map,
     at: &ConfigPath,
     windows: &[&str],
     warnings: &mut Vec<ConfigWarning>,
@@ -174,7 +170,7 @@ fn rule_item(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gateway_sdk::config_json as json;
 
     const WINDOWS: [&str; 2] = ["token_per_second", "token_per_minute"];
 

@@ -10,11 +10,9 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::{Deserialize, Deserializer};
-
 use super::cidr::Cidr;
 use gateway_sdk::HttpContext;
-use gateway_sdk::config::{ConfigError, ConfigPath};
+use gateway_sdk::config::{ConfigError, ConfigNode, ConfigPath, FromConfig, Value};
 
 /// The consumer header Higress's authentication plugins set.
 pub const CONSUMER_HEADER: &str = "x-mse-consumer";
@@ -104,20 +102,12 @@ impl fmt::Display for LimitKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyText(pub String);
 
-impl<'de> Deserialize<'de> for KeyText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(i64),
-            UInt(u64),
-        }
-        match Raw::deserialize(d) {
-            Ok(Raw::Text(s)) => Ok(KeyText(s)),
-            Ok(Raw::Int(n)) => Ok(KeyText(n.to_string())),
-            Ok(Raw::UInt(n)) => Ok(KeyText(n.to_string())),
-            Err(_) => Err(serde::de::Error::custom("must be a string (or an integer)")),
+impl FromConfig for KeyText {
+    fn from_config(node: ConfigNode<'_>) -> Result<Self, ConfigError> {
+        match node.value() {
+            Value::String(s) => Ok(KeyText(s.clone())),
+            Value::Number(n) if n.as_i64().is_some() || n.as_u64().is_some() => Ok(KeyText(n.as_text().to_string())),
+            _ => Err(node.error("must be a string (or an integer)")),
         }
     }
 }
@@ -130,38 +120,58 @@ pub trait LimitKeyEntry {
 
 /// One entry of `rule_items`, as Higress writes it. `E` is the plugin's `limit_keys` entry.
 /// Exactly one `limit_by_*` field must be set.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct RuleItemConfig<E> {
     /// `limit_by_header: <header name>`.
-    #[serde(default)]
     pub limit_by_header: Option<String>,
     /// `limit_by_param: <query parameter name>`.
-    #[serde(default)]
     pub limit_by_param: Option<String>,
     /// `limit_by_consumer: ''` (the value is ignored; the consumer comes from `x-mse-consumer`).
-    #[serde(default)]
-    pub limit_by_consumer: Option<serde_json::Value>,
+    pub limit_by_consumer: Option<Value>,
     /// `limit_by_cookie: <cookie name>`.
-    #[serde(default)]
     pub limit_by_cookie: Option<String>,
     /// `limit_by_per_header: <header name>`.
-    #[serde(default)]
     pub limit_by_per_header: Option<String>,
     /// `limit_by_per_param: <query parameter name>`.
-    #[serde(default)]
     pub limit_by_per_param: Option<String>,
     /// `limit_by_per_consumer: ''`.
-    #[serde(default)]
-    pub limit_by_per_consumer: Option<serde_json::Value>,
+    pub limit_by_per_consumer: Option<Value>,
     /// `limit_by_per_cookie: <cookie name>`.
-    #[serde(default)]
     pub limit_by_per_cookie: Option<String>,
     /// `limit_by_per_ip: from-remote-addr | from-header-<name>`.
-    #[serde(default)]
     pub limit_by_per_ip: Option<String>,
     /// The keys and their limits.
     pub limit_keys: Vec<E>,
+}
+
+impl<E: FromConfig> FromConfig for RuleItemConfig<E> {
+    fn from_config(node: ConfigNode<'_>) -> Result<Self, ConfigError> {
+        const FIELDS: &[&str] = &[
+            "limit_by_header",
+            "limit_by_param",
+            "limit_by_consumer",
+            "limit_by_cookie",
+            "limit_by_per_header",
+            "limit_by_per_param",
+            "limit_by_per_consumer",
+            "limit_by_per_cookie",
+            "limit_by_per_ip",
+            "limit_keys",
+        ];
+        let f = node.fields("struct RuleItemConfig", FIELDS)?;
+        Ok(RuleItemConfig {
+            limit_by_header: f.optional("limit_by_header")?,
+            limit_by_param: f.optional("limit_by_param")?,
+            limit_by_consumer: f.optional("limit_by_consumer")?,
+            limit_by_cookie: f.optional("limit_by_cookie")?,
+            limit_by_per_header: f.optional("limit_by_per_header")?,
+            limit_by_per_param: f.optional("limit_by_per_param")?,
+            limit_by_per_consumer: f.optional("limit_by_per_consumer")?,
+            limit_by_per_cookie: f.optional("limit_by_per_cookie")?,
+            limit_by_per_ip: f.optional("limit_by_per_ip")?,
+            limit_keys: f.required("limit_keys")?,
+        })
+    }
 }
 
 /// Where an item reads its value from.
@@ -407,10 +417,12 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    #[derive(Debug, Deserialize)]
-    struct Entry {
-        key: KeyText,
-        quota: u64,
+    gateway_sdk::config_struct! {
+        #[derive(Debug)]
+        struct Entry {
+            key: KeyText,
+            quota: u64,
+        }
     }
 
     impl LimitKeyEntry for Entry {
@@ -442,9 +454,9 @@ mod tests {
         }
     }
 
-    fn compile(items: serde_json::Value) -> Result<KeySelector<u64>, ConfigError> {
+    fn compile(items: gateway_sdk::config::Value) -> Result<KeySelector<u64>, ConfigError> {
         let at = ConfigPath::root("p").field("rule_items");
-        let items: Vec<RuleItemConfig<Entry>> = gateway_sdk::config::deserialize_at(items, &at)?;
+        let items: Vec<RuleItemConfig<Entry>> = gateway_sdk::config::read_at(&items, &at)?;
         KeySelector::compile(items, &at, |e, _| Ok(e.quota))
     }
 
@@ -454,7 +466,7 @@ mod tests {
 
     #[test]
     fn exact_items_come_before_per_value_items_in_order() {
-        let sel = compile(serde_json::json!([
+        let sel = compile(gateway_sdk::config_json!([
             {"limit_by_header": "x-ca-key", "limit_keys": [{"key": 102234, "quota": 10}, {"key": "308239", "quota": 20}]},
             {"limit_by_per_header": "x-ca-key", "limit_keys": [
                 {"key": "regexp:^a.*", "quota": 30}, {"key": "*", "quota": 40}]}
@@ -472,7 +484,7 @@ mod tests {
 
     #[test]
     fn params_cookies_and_consumers() {
-        let sel = compile(serde_json::json!([
+        let sel = compile(gateway_sdk::config_json!([
             {"limit_by_param": "apikey", "limit_keys": [{"key": "k1", "quota": 1}]},
             {"limit_by_per_cookie": "sid", "limit_keys": [{"key": "*", "quota": 2}]},
             {"limit_by_per_consumer": "", "limit_keys": [{"key": "regexp:^b", "quota": 3}]}
@@ -491,7 +503,7 @@ mod tests {
 
     #[test]
     fn ips_match_networks_from_headers_or_the_peer() {
-        let sel = compile(serde_json::json!([
+        let sel = compile(gateway_sdk::config_json!([
             {"limit_by_per_ip": "from-header-x-forwarded-for", "limit_keys": [
                 {"key": "1.1.1.1", "quota": 10}, {"key": "1.1.1.0/24", "quota": 100}, {"key": "0.0.0.0/0", "quota": 1000}]},
             {"limit_by_per_ip": "from-remote-addr", "limit_keys": [{"key": "::/0", "quota": 7}]}
@@ -508,8 +520,10 @@ mod tests {
 
     #[test]
     fn long_values_are_hashed_in_counter_ids() {
-        let sel = compile(serde_json::json!([{"limit_by_per_header": "k", "limit_keys": [{"key": "*", "quota": 1}]}]))
-            .unwrap();
+        let sel = compile(
+            gateway_sdk::config_json!([{"limit_by_per_header": "k", "limit_keys": [{"key": "*", "quota": 1}]}]),
+        )
+        .unwrap();
         let long = "v".repeat(500);
         let id = sel.select(&header("k", &long)).unwrap().counter_id();
         assert!(id.starts_with("limit_by_per_header:k:sha1-") && id.len() < 100, "{id}");
@@ -517,39 +531,45 @@ mod tests {
 
     #[test]
     fn bad_items_name_the_field_path() {
-        let path = |v: serde_json::Value| compile(v).unwrap_err().path;
-        assert_eq!(path(serde_json::json!([{"limit_keys": [{"key": "a", "quota": 1}]}])), "rule_items[0]");
+        let path = |v: gateway_sdk::config::Value| compile(v).unwrap_err().path;
+        assert_eq!(path(gateway_sdk::config_json!([{"limit_keys": [{"key": "a", "quota": 1}]}])), "rule_items[0]");
         assert_eq!(
             path(
-                serde_json::json!([{"limit_by_header": "a", "limit_by_param": "b", "limit_keys": [{"key": "a", "quota": 1}]}])
+                gateway_sdk::config_json!([{"limit_by_header": "a", "limit_by_param": "b", "limit_keys": [{"key": "a", "quota": 1}]}])
             ),
             "rule_items[0]"
         );
         assert_eq!(
             path(
-                serde_json::json!([{"limit_by_per_header": "a", "limit_keys": [{"key": "*", "quota": 1}, {"key": "regexp:(", "quota": 1}]}])
+                gateway_sdk::config_json!([{"limit_by_per_header": "a", "limit_keys": [{"key": "*", "quota": 1}, {"key": "regexp:(", "quota": 1}]}])
             ),
             "rule_items[0].limit_keys[1].key"
         );
         assert_eq!(
-            path(serde_json::json!([{"limit_by_per_header": "a", "limit_keys": [{"key": "exact", "quota": 1}]}])),
-            "rule_items[0].limit_keys[0].key"
-        );
-        assert_eq!(
             path(
-                serde_json::json!([{"limit_by_per_ip": "from-remote-addr", "limit_keys": [{"key": "1.1.1.0/40", "quota": 1}]}])
+                gateway_sdk::config_json!([{"limit_by_per_header": "a", "limit_keys": [{"key": "exact", "quota": 1}]}])
             ),
             "rule_items[0].limit_keys[0].key"
         );
         assert_eq!(
             path(
-                serde_json::json!([{"limit_by_per_ip": "from-socket", "limit_keys": [{"key": "1.1.1.1", "quota": 1}]}])
+                gateway_sdk::config_json!([{"limit_by_per_ip": "from-remote-addr", "limit_keys": [{"key": "1.1.1.0/40", "quota": 1}]}])
+            ),
+            "rule_items[0].limit_keys[0].key"
+        );
+        assert_eq!(
+            path(
+                gateway_sdk::config_json!([{"limit_by_per_ip": "from-socket", "limit_keys": [{"key": "1.1.1.1", "quota": 1}]}])
             ),
             "rule_items[0].limit_by_per_ip"
         );
-        assert_eq!(path(serde_json::json!([{"limit_by_header": "a", "limit_keys": []}])), "rule_items[0].limit_keys");
-        assert_eq!(path(serde_json::json!([])), "rule_items");
-        let err = compile(serde_json::json!([{"limit_by_header": "a", "limit_keys": [], "bogus": 1}])).unwrap_err();
+        assert_eq!(
+            path(gateway_sdk::config_json!([{"limit_by_header": "a", "limit_keys": []}])),
+            "rule_items[0].limit_keys"
+        );
+        assert_eq!(path(gateway_sdk::config_json!([])), "rule_items");
+        let err =
+            compile(gateway_sdk::config_json!([{"limit_by_header": "a", "limit_keys": [], "bogus": 1}])).unwrap_err();
         assert!(err.message.contains("bogus"), "{err}");
     }
 }

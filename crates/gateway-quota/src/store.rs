@@ -324,7 +324,11 @@ mod tests {
     use gateway_sdk::redis::RedisConfig;
 
     fn store(algorithm: Algorithm) -> QuotaStore {
-        let config: RedisConfig = serde_json::from_value(serde_json::json!({"service_name": "r.static"})).unwrap();
+        let config: RedisConfig = gateway_sdk::config::read_at(
+            &gateway_sdk::config_json!({"service_name": "r.static"}),
+            &gateway_sdk::ConfigPath::root("p"),
+        )
+        .unwrap();
         let client = RedisClient::new(&config, &gateway_sdk::config::ConfigPath::root("t").field("redis")).unwrap();
         QuotaStore::new(client, "rl:rule", algorithm)
     }

@@ -6,16 +6,12 @@
 //! [`Thresholds`] is `global_threshold`; [`LimitKey`] is one `limit_keys` entry (a `key` plus
 //! the same fields). Both reject unknown fields, naming the ones accepted.
 
-use std::fmt;
 use std::marker::PhantomData;
-
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::calendar::{CalendarUnit, Zone};
 use super::keys::{KeyText, LimitKeyEntry};
 use super::window::{Window, WindowConfig, positive};
-use gateway_sdk::config::{ConfigError, ConfigPath};
+use gateway_sdk::config::{ConfigError, ConfigNode, ConfigPath, FromConfig};
 
 /// What a limiter counts, which names its fields.
 pub trait QuotaUnit: Clone {
@@ -51,19 +47,17 @@ impl QuotaUnit for Tokens {
         &["key", "token_per_second", "token_per_minute", "token_per_hour", "token_per_day", "token_quota", "windows"];
 }
 
-/// Calendar quotas: units per local day, month and year in the configuration's `timezone`.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct CalendarQuota {
-    /// Units per day (from local midnight).
-    #[serde(default)]
-    pub each_day: Option<i64>,
-    /// Units per month (from the 1st at local midnight).
-    #[serde(default)]
-    pub each_month: Option<i64>,
-    /// Units per year (from January 1st at local midnight).
-    #[serde(default)]
-    pub each_year: Option<i64>,
+gateway_sdk::config_struct! {
+    /// Calendar quotas: units per local day, month and year in the configuration's `timezone`.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct CalendarQuota {
+        /// Units per day (from local midnight).
+        pub each_day: Option<i64> = None,
+        /// Units per month (from the 1st at local midnight).
+        pub each_month: Option<i64> = None,
+        /// Units per year (from January 1st at local midnight).
+        pub each_year: Option<i64> = None,
+    }
 }
 
 /// The window fields of `global_threshold` (or of a `limit_keys` entry).
@@ -151,94 +145,56 @@ impl<U: QuotaUnit> Thresholds<U> {
     }
 }
 
-/// Reads the fields of either object; `with_key` makes `key` required, else unknown.
-struct FieldsVisitor<U> {
-    with_key: bool,
-    unit: PhantomData<U>,
-}
-
-impl<'de, U: QuotaUnit> Visitor<'de> for FieldsVisitor<U> {
-    type Value = (Option<KeyText>, Thresholds<U>);
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an object with {} fields", U::PREFIX)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let p = U::PREFIX;
-        let fields = if self.with_key { U::KEY_FIELDS } else { U::FIELDS };
-        let mut key = None;
-        let mut t = Thresholds::<U>::default();
-        while let Some(name) = map.next_key::<String>()? {
-            let slot = match name.strip_prefix(p).and_then(|rest| rest.strip_prefix('_')) {
-                Some("per_second") => Some(&mut t.per_second),
-                Some("per_minute") => Some(&mut t.per_minute),
-                Some("per_hour") => Some(&mut t.per_hour),
-                Some("per_day") => Some(&mut t.per_day),
-                _ => None,
-            };
-            if let Some(slot) = slot {
-                *slot = map.next_value()?;
-            } else if name == format!("{p}_quota") {
-                t.calendar = map.next_value()?;
-            } else if name == "windows" {
-                t.windows = map.next_value::<Option<Vec<WindowConfig>>>()?.unwrap_or_default();
-            } else if name == "key" && self.with_key {
-                key = Some(map.next_value::<KeyText>()?);
-            } else {
-                // Fail while reading the value, so the error's path ends with the field's name.
-                map.next_value_seed(UnknownField { name: &name, expected: fields })?;
-                return Err(de::Error::unknown_field(&name, fields));
-            }
-        }
-        if self.with_key && key.is_none() {
-            return Err(de::Error::missing_field("key"));
-        }
+impl<U: QuotaUnit> Thresholds<U> {
+    /// Reads the fields of either object; `with_key` makes `key` required, else unknown.
+    fn read(node: &ConfigNode<'_>, with_key: bool) -> Result<(Option<KeyText>, Self), ConfigError> {
+        let expecting = format!("an object with {} fields", U::PREFIX);
+        let f = node.fields(&expecting, if with_key { U::KEY_FIELDS } else { U::FIELDS })?;
+        // FIELDS: the four `<unit>_per_*`, `<unit>_quota`, `windows`.
+        let [second, minute, hour, day, quota, windows] = U::FIELDS else {
+            return Err(node.error("internal: a quota unit lists six fields"));
+        };
+        let key = if with_key { Some(f.required("key")?) } else { None };
+        let t = Thresholds {
+            per_second: f.optional(second)?,
+            per_minute: f.optional(minute)?,
+            per_hour: f.optional(hour)?,
+            per_day: f.optional(day)?,
+            windows: f.optional(windows)?.unwrap_or_default(),
+            calendar: f.optional(quota)?,
+            unit: PhantomData,
+        };
         Ok((key, t))
     }
 }
 
-/// A value that is never read: the error for the unknown field that holds it.
-struct UnknownField<'a> {
-    name: &'a str,
-    expected: &'static [&'static str],
-}
-
-impl<'de> DeserializeSeed<'de> for UnknownField<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, _value: D) -> Result<(), D::Error> {
-        Err(de::Error::unknown_field(self.name, self.expected))
+impl<U: QuotaUnit> FromConfig for Thresholds<U> {
+    fn from_config(node: ConfigNode<'_>) -> Result<Self, ConfigError> {
+        Thresholds::read(&node, false).map(|(_, t)| t)
     }
 }
 
-impl<'de, U: QuotaUnit> Deserialize<'de> for Thresholds<U> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (_, t) = d.deserialize_map(FieldsVisitor { with_key: false, unit: PhantomData })?;
-        Ok(t)
-    }
-}
-
-impl<'de, U: QuotaUnit> Deserialize<'de> for LimitKey<U> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (key, thresholds) = d.deserialize_map(FieldsVisitor::<U> { with_key: true, unit: PhantomData })?;
-        let key = key.ok_or_else(|| de::Error::missing_field("key"))?;
-        Ok(LimitKey { key, thresholds })
+impl<U: QuotaUnit> FromConfig for LimitKey<U> {
+    fn from_config(node: ConfigNode<'_>) -> Result<Self, ConfigError> {
+        match Thresholds::read(&node, true)? {
+            (Some(key), thresholds) => Ok(LimitKey { key, thresholds }),
+            (None, _) => Err(node.error("missing field `key`")),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway_sdk::config::deserialize_at;
-    use serde_json::json;
+    use gateway_sdk::config::read_at;
+    use gateway_sdk::config_json as json;
 
     fn at() -> ConfigPath {
         ConfigPath::root("t").field("global_threshold")
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ConfigError> {
-        deserialize_at(v, &ConfigPath::root("t"))
+    fn parse<T: FromConfig>(v: gateway_sdk::config::Value) -> Result<T, ConfigError> {
+        read_at(&v, &ConfigPath::root("t"))
     }
 
     #[test]
@@ -290,7 +246,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_named_by_path() {
-        let compile = |v: serde_json::Value| parse::<Thresholds<Requests>>(v).unwrap().compile(&Zone::utc(), &at());
+        let compile =
+            |v: gateway_sdk::config::Value| parse::<Thresholds<Requests>>(v).unwrap().compile(&Zone::utc(), &at());
         let err = compile(json!({"query_quota": {"each_month": 0}})).unwrap_err();
         assert_eq!(err.path, "global_threshold.query_quota.each_month");
         let err = compile(json!({"query_quota": {}})).unwrap_err();

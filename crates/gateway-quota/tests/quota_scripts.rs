@@ -39,7 +39,11 @@ impl Redis {
 }
 
 fn store(algorithm: Algorithm) -> QuotaStore {
-    let config: RedisConfig = serde_json::from_value(serde_json::json!({"service_name": "redis.static"})).unwrap();
+    let config: RedisConfig = gateway_sdk::config::read_at(
+        &gateway_sdk::config_json!({"service_name": "redis.static"}),
+        &gateway_sdk::ConfigPath::root("test"),
+    )
+    .unwrap();
     let client = RedisClient::new(&config, &ConfigPath::root("t").field("redis")).unwrap();
     QuotaStore::new(client, "test", algorithm)
 }

@@ -5,7 +5,6 @@ use std::fmt;
 use std::ops::Deref;
 use std::rc::Rc;
 
-
 use crate::config::{ConfigError, ConfigPath, ConfigStyle, FromConfig};
 use crate::context::{Body, HttpContext};
 use crate::response::Response;

@@ -10,17 +10,14 @@ gateway_quota::limiter_config! {
     /// The whole configuration: the global object, or one `_rules_` entry on its own (as Higress
     /// reads it: a rule inherits nothing from the global object). Read after
     /// [`crate::higress::prepare`]; unknown keys are dropped with a warning by the SDK (the
-    /// `deny_unknown_fields` the macro adds is what names the known ones).
+    /// fields the macro lists are the known ones).
     pub struct Config<Requests> {
         /// Send the IETF `RateLimit-Policy` and `RateLimit` fields (default true).
-        #[serde(default = "yes")]
-        pub ratelimit_headers: bool,
+        pub ratelimit_headers: bool = true,
         /// `fixed` (default) or `sliding`.
-        #[serde(default)]
-        pub algorithm: Algorithm,
+        pub algorithm: Algorithm = Algorithm::Fixed,
         /// Decide and count, but never reject.
-        #[serde(default)]
-        pub shadow_mode: bool,
+        pub shadow_mode: bool = false,
     }
 }
 
@@ -33,10 +30,6 @@ pub type LimitKey = gateway_quota::LimitKey<Requests>;
 
 /// The default rejection body (Higress's).
 pub const DEFAULT_REJECTED_MSG: &str = "Too many requests";
-
-fn yes() -> bool {
-    true
-}
 
 impl Config {
     /// Checks this plugin's own fields (the shared ones are checked by

@@ -1,6 +1,6 @@
 //! Reading a configuration as Higress's `cluster-key-rate-limit` reads it (alibaba/higress
-//! 4e0d691, `plugins/wasm-go/extensions/cluster-key-rate-limit/config/config.go`), before serde
-//! reads our types: gjson's loose values (numbers and booleans written as strings, a `key`
+//! 4e0d691, `plugins/wasm-go/extensions/cluster-key-rate-limit/config/config.go`), before our
+//! types read it: gjson's loose values (numbers and booleans written as strings, a `key`
 //! written as a float or a boolean), its defaults (`redis.service_port: 0`, `redis.timeout: 0`),
 //! `limit_by_consumer: null`, and two `limit_by_*` in one item (the last in Go's order wins).
 //! What Higress takes silently but is probably a mistake comes back as a warning. The fields
@@ -8,14 +8,14 @@
 
 use gateway_quota::higress_fields::prepare_limiter;
 use gateway_sdk::ConfigError;
+use gateway_sdk::config::Value;
 use gateway_sdk::config::gjson::coerce_bool;
 use gateway_sdk::config::{ConfigPath, ConfigWarning};
-use serde_json::Value;
 
 /// The window fields Higress knows (config.go 52-57).
 const HIGRESS_WINDOWS: [&str; 4] = ["query_per_second", "query_per_minute", "query_per_hour", "query_per_day"];
 
-/// Rewrites one configuration object (the global one or a rule) into the form our serde types
+/// Rewrites one configuration object (the global one or a rule) into the form our config types
 /// read. Errors only where Higress refuses too.
 pub fn prepare(value: &mut Value, at: &ConfigPath, warnings: &mut Vec<ConfigWarning>) -> Result<(), ConfigError> {
     let Some(obj) = value.as_object_mut() else { return Ok(()) };
@@ -29,7 +29,7 @@ pub fn prepare(value: &mut Value, at: &ConfigPath, warnings: &mut Vec<ConfigWarn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use gateway_sdk::config_json as json;
 
     fn prepared(mut v: Value) -> (Value, Vec<String>) {
         let mut warnings = Vec::new();

@@ -67,7 +67,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// Parses (done by serde), validates and compiles `config` (at `at`).
+    /// Validates and compiles `config` (read by the SDK, at `at`).
     pub fn compile(config: Config, at: &ConfigPath) -> Result<Self, ConfigError> {
         config.validate_own(at)?;
         let s = config.compile_limiter(at)?;

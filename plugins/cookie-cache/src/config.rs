@@ -1,167 +1,144 @@
-//! The plugin configuration: serde shapes with defaults, and validation that turns them into
-//! [`Settings`], naming the field path in every error (`cache.key.cookies[0]: ...`).
+//! The plugin configuration: the shapes read from the configuration document with their
+//! defaults, and validation that turns them into [`Settings`], naming the field path in every
+//! error (`cache.key.cookies[0]: ...`).
 
 use std::time::Duration;
 
 use gateway_sdk::breaker::BreakerConfig;
 use gateway_sdk::prelude::*;
-use serde::Deserialize;
 
 use crate::key::KeySpec;
 use crate::policy::StorePolicy;
 use crate::query::QueryParamsConfig;
 
-/// The whole configuration (global object or one `_rules_` entry merged over it).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// The Redis service (Higress `redis` block).
-    pub redis: RedisConfig,
-    /// When to stop calling Redis after transport failures.
-    #[serde(default)]
-    pub circuit_breaker: BreakerConfig,
-    /// Prefix of every Redis key.
-    #[serde(default = "default_prefix")]
-    pub key_prefix: String,
-    /// The response cache.
-    #[serde(default)]
-    pub cache: CacheConfig,
-    /// Cached session/auth decisions (off when absent).
-    #[serde(default)]
-    pub session: Option<SessionConfig>,
-}
-
-/// `cache`: the response cache.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    pub enabled: bool,
-    pub name: String,
-    pub methods: Vec<String>,
-    pub key: KeyConfig,
-    pub statuses: Vec<u16>,
-    pub max_body_bytes: u64,
-    pub ttl_seconds: u64,
-    pub stale_ttl_seconds: u64,
-    pub stale_on_status: Vec<u16>,
-    pub store_set_cookie: bool,
-    pub stampede: StampedeConfig,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            enabled: true,
-            name: "cookie-cache".into(),
-            methods: vec!["GET".into(), "HEAD".into()],
-            key: KeyConfig::default(),
-            statuses: vec![200],
-            max_body_bytes: 1024 * 1024,
-            ttl_seconds: 60,
-            stale_ttl_seconds: 3600,
-            stale_on_status: vec![500, 502, 503, 504],
-            store_set_cookie: false,
-            stampede: StampedeConfig::default(),
+/// [`config_struct!`] for a struct whose every field has a default (serde's struct-level
+/// `#[serde(default)]`): the defaults are written once, as `= expr`, and serve both an absent
+/// key and the struct's [`Default`].
+macro_rules! defaulted_config_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$fmeta:meta])* $fvis:vis $field:ident : $fty:ty = $default:expr ),* $(,)?
         }
+    ) => {
+        config_struct! {
+            $(#[$meta])*
+            $vis struct $name { $( $(#[$fmeta])* $fvis $field : $fty = $default ),* }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $default ),* }
+            }
+        }
+    };
+}
+
+config_struct! {
+    /// The whole configuration (global object or one `_rules_` entry merged over it).
+    #[derive(Debug)]
+    pub struct Config {
+        /// The Redis service (Higress `redis` block).
+        pub redis: RedisConfig,
+        /// When to stop calling Redis after transport failures.
+        pub circuit_breaker: BreakerConfig = BreakerConfig::default(),
+        /// Prefix of every Redis key.
+        pub key_prefix: String = "cookie-cache".into(),
+        /// The response cache.
+        pub cache: CacheConfig = CacheConfig::default(),
+        /// Cached session/auth decisions (off when absent).
+        pub session: Option<SessionConfig> = None,
     }
 }
 
-/// `cache.key`: what partitions the cache besides method, host and path.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KeyConfig {
-    pub cookies: Vec<String>,
-    pub query_params: QueryParamsConfig,
-    pub headers: Vec<String>,
-    /// The operator's acknowledgement that the key does not separate users, so responses (and
-    /// with `store_set_cookie` their cookies) are shared by everyone: without it such configs
-    /// are refused.
-    pub shared_between_users: bool,
-}
-
-/// `cache.stampede`: one upstream fetch per key across all gateways.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StampedeConfig {
-    pub enabled: bool,
-    pub lock_ms: u64,
-    pub wait_ms: u64,
-    pub poll_interval_ms: u64,
-    pub max_polls: u32,
-    pub hit_for_pass_ms: u64,
-}
-
-impl Default for StampedeConfig {
-    fn default() -> Self {
-        StampedeConfig {
-            enabled: true,
-            lock_ms: 10_000,
-            wait_ms: 1_000,
-            poll_interval_ms: 25,
-            max_polls: 100,
-            hit_for_pass_ms: 30_000,
-        }
+defaulted_config_struct! {
+    /// `cache`: the response cache.
+    #[derive(Debug)]
+    pub struct CacheConfig {
+        pub enabled: bool = true,
+        pub name: String = "cookie-cache".into(),
+        pub methods: Vec<String> = vec!["GET".into(), "HEAD".into()],
+        pub key: KeyConfig = KeyConfig::default(),
+        pub statuses: Vec<u16> = vec![200],
+        pub max_body_bytes: u64 = 1024 * 1024,
+        pub ttl_seconds: u64 = 60,
+        pub stale_ttl_seconds: u64 = 3600,
+        pub stale_on_status: Vec<u16> = vec![500, 502, 503, 504],
+        pub store_set_cookie: bool = false,
+        pub stampede: StampedeConfig = StampedeConfig::default(),
     }
 }
 
-/// `session`: a session cookie mapped to a cached auth decision.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionConfig {
-    pub cookie: String,
-    #[serde(default = "yes")]
-    pub required: bool,
-    pub auth: AuthConfig,
-    #[serde(default)]
-    pub identity_headers: Vec<String>,
-    #[serde(default = "default_allow_ttl")]
-    pub allow_ttl_seconds: u64,
-    #[serde(default = "default_deny_ttl")]
-    pub deny_ttl_seconds: u64,
-    #[serde(default)]
-    pub stale_ttl_seconds: u64,
-    #[serde(default)]
-    pub deny: DenyConfig,
-    #[serde(default = "default_failure_status")]
-    pub failure_status: u16,
-    #[serde(default)]
-    pub failure_mode: SessionFailureMode,
+defaulted_config_struct! {
+    /// `cache.key`: what partitions the cache besides method, host and path.
+    #[derive(Debug)]
+    pub struct KeyConfig {
+        pub cookies: Vec<String> = Vec::new(),
+        pub query_params: QueryParamsConfig = QueryParamsConfig::default(),
+        pub headers: Vec<String> = Vec::new(),
+        /// The operator's acknowledgement that the key does not separate users, so responses (and
+        /// with `store_set_cookie` their cookies) are shared by everyone: without it such configs
+        /// are refused.
+        pub shared_between_users: bool = false,
+    }
 }
 
-/// `session.auth`: the auth service asked on a session miss.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    pub service_name: String,
-    #[serde(default)]
-    pub service_port: Option<u16>,
-    #[serde(default)]
-    pub authority: Option<String>,
-    #[serde(default = "default_auth_method")]
-    pub method: String,
-    #[serde(default = "default_auth_path")]
-    pub path: String,
-    #[serde(default = "default_auth_timeout")]
-    pub timeout_ms: u64,
-    #[serde(default = "default_forward_headers")]
-    pub forward_headers: Vec<String>,
+defaulted_config_struct! {
+    /// `cache.stampede`: one upstream fetch per key across all gateways.
+    #[derive(Debug)]
+    pub struct StampedeConfig {
+        pub enabled: bool = true,
+        pub lock_ms: u64 = 10_000,
+        pub wait_ms: u64 = 1_000,
+        pub poll_interval_ms: u64 = 25,
+        pub max_polls: u32 = 100,
+        pub hit_for_pass_ms: u64 = 30_000,
+    }
 }
 
-/// `session.deny`: the answer to a denied session.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DenyConfig {
-    #[serde(default)]
-    pub status: Option<u16>,
-    #[serde(default)]
-    pub redirect: Option<String>,
-    #[serde(default)]
-    pub body: String,
+config_struct! {
+    /// `session`: a session cookie mapped to a cached auth decision.
+    #[derive(Debug)]
+    pub struct SessionConfig {
+        pub cookie: String,
+        pub required: bool = true,
+        pub auth: AuthConfig,
+        pub identity_headers: Vec<String> = Vec::new(),
+        pub allow_ttl_seconds: u64 = 300,
+        pub deny_ttl_seconds: u64 = 30,
+        pub stale_ttl_seconds: u64 = 0,
+        pub deny: DenyConfig = DenyConfig::default(),
+        pub failure_status: u16 = 503,
+        pub failure_mode: SessionFailureMode = SessionFailureMode::default(),
+    }
+}
+
+config_struct! {
+    /// `session.auth`: the auth service asked on a session miss.
+    #[derive(Debug)]
+    pub struct AuthConfig {
+        pub service_name: String,
+        pub service_port: Option<u16> = None,
+        pub authority: Option<String> = None,
+        pub method: String = "GET".into(),
+        pub path: String = "/".into(),
+        pub timeout_ms: u64 = 1000,
+        pub forward_headers: Vec<String> = vec!["cookie".into()],
+    }
+}
+
+defaulted_config_struct! {
+    /// `session.deny`: the answer to a denied session.
+    #[derive(Debug)]
+    pub struct DenyConfig {
+        pub status: Option<u16> = None,
+        pub redirect: Option<String> = None,
+        pub body: String = String::new(),
+    }
 }
 
 /// What sessions do while Redis is unavailable.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SessionFailureMode {
     /// Ask the auth service directly, without caching (default).
     #[default]
@@ -172,32 +149,14 @@ pub enum SessionFailureMode {
     Allow,
 }
 
-fn yes() -> bool {
-    true
-}
-fn default_prefix() -> String {
-    "cookie-cache".into()
-}
-fn default_allow_ttl() -> u64 {
-    300
-}
-fn default_deny_ttl() -> u64 {
-    30
-}
-fn default_failure_status() -> u16 {
-    503
-}
-fn default_auth_method() -> String {
-    "GET".into()
-}
-fn default_auth_path() -> String {
-    "/".into()
-}
-fn default_auth_timeout() -> u64 {
-    1000
-}
-fn default_forward_headers() -> Vec<String> {
-    vec!["cookie".into()]
+impl FromConfig for SessionFailureMode {
+    fn from_config(node: ConfigNode<'_>) -> Result<Self, ConfigError> {
+        node.variant(&[
+            ("auth_service", SessionFailureMode::AuthService),
+            ("deny", SessionFailureMode::Deny),
+            ("allow", SessionFailureMode::Allow),
+        ])
+    }
 }
 
 /// The validated response-cache settings.

@@ -13,11 +13,7 @@
 //! `p%61ge=`, `PAGE=` or `a=1;page=`, spellings some applications read as `page`. Listed
 //! parameters enter the key as sent (normalised), in order. `ignore` leaves the query out.
 
-use std::fmt;
-
-use gateway_sdk::config::{ConfigError, ConfigPath};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Unexpected, Visitor};
+use gateway_sdk::config::{ConfigError, ConfigNode, ConfigPath, FromConfig, Value};
 
 /// Which query parameters enter the key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -186,30 +182,22 @@ pub enum QueryParamsConfig {
     Names(Vec<String>),
 }
 
-impl<'de> Deserialize<'de> for QueryParamsConfig {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Expected;
-        impl<'de> Visitor<'de> for Expected {
-            type Value = QueryParamsConfig;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"*\" (the whole query), \"ignore\" or a list of query parameter names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<QueryParamsConfig, E> {
-                match v {
-                    "*" => Ok(QueryParamsConfig::All),
-                    "ignore" => Ok(QueryParamsConfig::Ignore),
-                    other => Err(E::invalid_value(Unexpected::Str(other), &self)),
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<QueryParamsConfig, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = seq.next_element::<String>()? {
-                    names.push(name);
-                }
-                Ok(QueryParamsConfig::Names(names))
-            }
+/// What `cache.key.query_params` may be, as its errors say.
+const QUERY_PARAMS_EXPECTED: &str = "\"*\" (the whole query), \"ignore\" or a list of query parameter names";
+
+impl FromConfig for QueryParamsConfig {
+    /// `"*"`, `"ignore"` or a list of strings; any other string is an invalid value, anything
+    /// else an invalid type (a list's items are read as strings, errors naming their index).
+    fn from_config(node: ConfigNode<'_>) -> Result<Self, ConfigError> {
+        match node.value() {
+            Value::String(s) => match s.as_str() {
+                "*" => Ok(QueryParamsConfig::All),
+                "ignore" => Ok(QueryParamsConfig::Ignore),
+                _ => Err(node.invalid_value(QUERY_PARAMS_EXPECTED)),
+            },
+            Value::Array(_) => node.read().map(QueryParamsConfig::Names),
+            _ => Err(node.invalid_type(QUERY_PARAMS_EXPECTED)),
         }
-        deserializer.deserialize_any(Expected)
     }
 }
 

@@ -4,15 +4,14 @@
 //! reservations, usage formats and JSONPath, weights, failure handling). The fields both
 //! limiters share are declared once in `gateway_quota::limiter_config!`. Read as Higress reads
 //! it: each `_rules_` entry on its own, after [`crate::higress::prepare`] (gjson's loose values);
-//! unknown keys are dropped with a warning by the SDK (the `deny_unknown_fields` the macro adds
-//! is what names the known ones). Validated and compiled once per worker; errors name the field
+//! unknown keys are dropped with a warning by the SDK (the fields the macro lists are the known
+//! ones). Validated and compiled once per worker; errors name the field
 //! path.
 
 pub use gateway_quota::config::Limits;
 use gateway_quota::config::{LimiterFields, LimiterSettings};
 use gateway_quota::{FailurePolicy, Tokens};
 use gateway_sdk::prelude::*;
-use serde::{Deserialize, Deserializer};
 
 use crate::settlement::AbortCharge;
 use crate::usage::{CustomPaths, Extractor, Format, Weights};
@@ -22,43 +21,31 @@ gateway_quota::limiter_config! {
     /// `gateway_quota::limiter_config!`) and token-limit's own.
     pub struct Config<Tokens> {
         /// `on` (reserve the estimate, settle to the usage) or `off` (check, charge afterwards).
-        #[serde(default)]
-        pub reservation: Switch,
+        pub reservation: Switch = Default::default(),
         /// Output tokens assumed when the request gives no `max_tokens` (default 1024).
-        #[serde(default = "default_max_tokens")]
-        pub default_max_tokens: i64,
+        pub default_max_tokens: i64 = default_max_tokens(),
         /// Characters per token for the prompt estimate (default 4).
-        #[serde(default = "default_chars_per_token")]
-        pub chars_per_token: i64,
+        pub chars_per_token: i64 = default_chars_per_token(),
         /// On an upstream error, or a stream that ended before any answer, without usage: refund
         /// the reservation (default true).
-        #[serde(default = "yes")]
-        pub refund_on_error: bool,
+        pub refund_on_error: bool = true,
         /// A successful response without usage: `charge_estimate` (default) or `refund`.
-        #[serde(default)]
-        pub on_missing_usage: MissingUsage,
+        pub on_missing_usage: MissingUsage = Default::default(),
         /// A successful answer that ended early (client closed, upstream reset) without usage:
         /// `charge_streamed` (default), `charge_estimate` or `refund`.
-        #[serde(default)]
-        pub on_abort: AbortCharge,
+        pub on_abort: AbortCharge = Default::default(),
         /// Tokens per media part (image, audio, file) in the prompt estimate (default 765).
-        #[serde(default = "default_media_tokens")]
-        pub media_tokens: i64,
+        pub media_tokens: i64 = default_media_tokens(),
         /// Status of the answer to a request that can never fit a window's whole quota (default 413).
-        #[serde(default = "default_too_large_code")]
-        pub request_too_large_code: u16,
+        pub request_too_large_code: u16 = default_too_large_code(),
         /// Add `stream_options.include_usage` to streaming OpenAI-style requests (default true).
-        #[serde(default = "yes")]
-        pub include_usage: bool,
+        pub include_usage: bool = true,
         /// Which built-in usage format to read (default `auto`).
-        #[serde(default)]
-        pub usage_format: Format,
+        pub usage_format: Format = Default::default(),
         /// Custom JSONPath expressions instead of a built-in format.
-        #[serde(default)]
-        pub usage_paths: Option<UsagePaths>,
+        pub usage_paths: Option<UsagePaths> = None,
         /// Weights per token kind.
-        #[serde(default)]
-        pub token_weights: Option<Weights>,
+        pub token_weights: Option<Weights> = None,
     }
 }
 
@@ -72,33 +59,32 @@ pub enum Switch {
     Off,
 }
 
-impl<'de> Deserialize<'de> for Switch {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Bool(bool),
-            Text(String),
-        }
-        match Raw::deserialize(d) {
-            Ok(Raw::Bool(true)) => Ok(Switch::On),
-            Ok(Raw::Bool(false)) => Ok(Switch::Off),
-            Ok(Raw::Text(t)) if t == "on" => Ok(Switch::On),
-            Ok(Raw::Text(t)) if t == "off" => Ok(Switch::Off),
-            _ => Err(serde::de::Error::custom("must be `on` or `off`")),
+impl FromConfig for Switch {
+    fn from_config(node: ConfigNode<'_>) -> Result<Self, ConfigError> {
+        match node.value() {
+            gateway_sdk::config::Value::Bool(true) => Ok(Switch::On),
+            gateway_sdk::config::Value::Bool(false) => Ok(Switch::Off),
+            gateway_sdk::config::Value::String(t) if t == "on" => Ok(Switch::On),
+            gateway_sdk::config::Value::String(t) if t == "off" => Ok(Switch::Off),
+            _ => Err(node.error("must be `on` or `off`")),
         }
     }
 }
 
 /// What to charge for a successful response that reported no usage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MissingUsage {
     /// Keep the estimate charged.
     #[default]
     ChargeEstimate,
     /// Refund it.
     Refund,
+}
+
+impl FromConfig for MissingUsage {
+    fn from_config(node: ConfigNode<'_>) -> Result<Self, ConfigError> {
+        node.variant(&[("charge_estimate", MissingUsage::ChargeEstimate), ("refund", MissingUsage::Refund)])
+    }
 }
 
 /// Token windows: Higress's `token_per_second | _minute | _hour | _day`, custom `windows`, and
@@ -108,19 +94,17 @@ pub type Thresholds = gateway_quota::Thresholds<Tokens>;
 /// A `limit_keys` entry: the key and the same window fields.
 pub type LimitKey = gateway_quota::LimitKey<Tokens>;
 
-/// Custom JSONPath expressions per token kind.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsagePaths {
-    /// Input tokens.
-    #[serde(default)]
-    pub input: Option<String>,
-    /// Output tokens.
-    #[serde(default)]
-    pub output: Option<String>,
-    /// Total tokens.
-    #[serde(default)]
-    pub total: Option<String>,
+gateway_sdk::config_struct! {
+    /// Custom JSONPath expressions per token kind.
+    #[derive(Debug, Clone, Default)]
+    pub struct UsagePaths {
+        /// Input tokens.
+        pub input: Option<String> = None,
+        /// Output tokens.
+        pub output: Option<String> = None,
+        /// Total tokens.
+        pub total: Option<String> = None,
+    }
 }
 
 /// The `error.message` of the default rejection body.
@@ -138,9 +122,7 @@ fn default_media_tokens() -> i64 {
 fn default_too_large_code() -> u16 {
     413
 }
-fn yes() -> bool {
-    true
-}
+
 /// Validated settings other than Redis, the failure policy and metrics.
 #[derive(Debug)]
 pub struct Settings {
@@ -265,7 +247,8 @@ impl Config {
                 .map_err(|_| at.field("media_tokens").error(format!("must be 0 or more, got {}", self.media_tokens)))?,
             request_too_large_code: status(self.request_too_large_code, &at.field("request_too_large_code"))?,
             rejected_body_is_json: rejected_msg.as_deref().is_some_and(|m| {
-                serde_json::from_str::<serde_json::Value>(m).is_ok_and(|v| v.is_object() || v.is_array())
+                gateway_json::JsonView::parse(m.as_bytes(), gateway_json::Leniency::Strict)
+                    .is_some_and(|v| matches!(v.kind(), gateway_json::Kind::Object | gateway_json::Kind::Array))
             }),
             rejected_msg,
             include_usage: self.include_usage,

@@ -4,8 +4,6 @@
 //! estimate, or refund). Requests that are not completions, and every request with
 //! `reservation: off` (as Higress), are charged only reported usage.
 
-use serde::Deserialize;
-
 use crate::config::MissingUsage;
 use crate::scan::ScanResult;
 use crate::usage::{Usage, Weights};
@@ -26,8 +24,7 @@ pub enum Ending {
 }
 
 /// What a stream that ends after a successful answer began, without usage, costs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AbortCharge {
     /// The text streamed so far (characters / `chars_per_token`) plus the prompt estimate.
     #[default]
@@ -36,6 +33,16 @@ pub enum AbortCharge {
     ChargeEstimate,
     /// Nothing.
     Refund,
+}
+
+impl gateway_sdk::config::FromConfig for AbortCharge {
+    fn from_config(node: gateway_sdk::config::ConfigNode<'_>) -> Result<Self, gateway_sdk::ConfigError> {
+        node.variant(&[
+            ("charge_streamed", AbortCharge::ChargeStreamed),
+            ("charge_estimate", AbortCharge::ChargeEstimate),
+            ("refund", AbortCharge::Refund),
+        ])
+    }
 }
 
 /// The policy for missing usage.

@@ -37,8 +37,7 @@ impl Usage {
 }
 
 /// Which built-in response shape to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Any of the formats below.
     #[default]
@@ -51,6 +50,18 @@ pub enum Format {
     Qwen,
     /// Anthropic Messages: `usage` / `message.usage` (message_start) / `usage` (message_delta).
     Anthropic,
+}
+
+impl gateway_sdk::config::FromConfig for Format {
+    fn from_config(node: gateway_sdk::config::ConfigNode<'_>) -> Result<Self, gateway_sdk::ConfigError> {
+        node.variant(&[
+            ("auto", Format::Auto),
+            ("openai", Format::Openai),
+            ("openai_responses", Format::OpenaiResponses),
+            ("qwen", Format::Qwen),
+            ("anthropic", Format::Anthropic),
+        ])
+    }
 }
 
 impl Format {
@@ -217,19 +228,17 @@ fn number_count(integer: Option<u64>, float: Option<f64>) -> (Option<u64>, bool)
     }
 }
 
-/// Weights per token kind (e.g. output tokens count double). All default to 1.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Weights {
-    /// Weight of input tokens.
-    #[serde(default = "one")]
-    pub input: f64,
-    /// Weight of output tokens.
-    #[serde(default = "one")]
-    pub output: f64,
-    /// Weight of the total, used only when neither input nor output is reported.
-    #[serde(default = "one")]
-    pub total: f64,
+gateway_sdk::config_struct! {
+    /// Weights per token kind (e.g. output tokens count double). All default to 1.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub struct Weights {
+        /// Weight of input tokens.
+        pub input: f64 = one(),
+        /// Weight of output tokens.
+        pub output: f64 = one(),
+        /// Weight of the total, used only when neither input nor output is reported.
+        pub total: f64 = one(),
+    }
 }
 
 fn one() -> f64 {

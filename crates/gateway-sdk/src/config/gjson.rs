@@ -25,36 +25,16 @@ pub fn string(v: &Value) -> String {
 fn number_text(n: &Number) -> String {
     // gjson returns an integer's text as written; other numbers go through Go's
     // strconv.FormatFloat(f, 'f', -1, 64): the shortest digits that parse back to the same
-    // f64, without an exponent.
+    // f64, without an exponent. Up to 15 significant digits those are the written digits (two
+    // decimals of 15 digits never parse to the same f64), so the written number is rendered
+    // without its exponent and trailing zeros. Longer ones are rendered as written too: Go
+    // would print the shortest of them that still round-trips (`0.10000000000000000555` as
+    // `0.1`); telling which needs an exact decimal-to-binary conversion this module does not
+    // carry for a float written as a string field.
     if n.is_integer() {
         return n.as_text().to_string();
     }
-    let Some(written) = Decimal::parse(n.as_text()) else { return n.as_text().to_string() };
-    // Up to 15 significant digits, the written digits are the shortest: two decimals of 15
-    // digits never parse to the same f64.
-    if written.digits.len() <= 15 {
-        return written.render();
-    }
-    let Some(target) = n.as_f64() else { return written.render() };
-    // Else the shortest is the written number rounded down or up to the first length that
-    // parses back to the same f64 (any shorter decimal that does lies between those two);
-    // when both do, the nearer one, as Go prints the nearest.
-    for len in 1..=written.digits.len().min(17) {
-        if len == written.digits.len() {
-            break;
-        }
-        let down = written.rounded(len, false);
-        let up = written.rounded(len, true);
-        let round_up = written.digits.as_bytes()[len] >= b'5';
-        let (first, second) = if round_up { (up, down) } else { (down, up) };
-        for candidate in [first, second] {
-            let text = candidate.render();
-            if text.parse::<f64>().ok() == Some(target) {
-                return text;
-            }
-        }
-    }
-    written.render()
+    Decimal::parse(n.as_text()).map_or_else(|| n.as_text().to_string(), |d| d.render())
 }
 
 /// A decimal number as significant digits (no leading or trailing zeros) and the position of
@@ -83,29 +63,35 @@ impl Decimal {
         Some(Decimal { negative, digits: significant.trim_end_matches('0').to_string(), point })
     }
 
-    /// The first `len` digits, the rest dropped (`up`: the next decimal of that length above).
-    fn rounded(&self, len: usize, up: bool) -> Decimal {
-        let mut digits: Vec<u8> = self.digits.as_bytes()[..len].to_vec();
-        let mut point = self.point;
-        if up {
-            let mut i = len;
-            loop {
-                if i == 0 {
-                    digits.insert(0, b'1');
-                    point += 1;
-                    break;
-                }
-                i -= 1;
-                if digits[i] == b'9' {
-                    digits[i] = b'0';
-                } else {
-                    digits[i] += 1;
-                    break;
-                }
-            }
+    /// Whether the number parses to zero as an f64: no significant digit, or below half the
+    /// smallest subnormal (`2.4703282292062327e-324`), which rounds to zero.
+    fn is_zero_as_f64(&self) -> bool {
+        const HALF_SMALLEST: &str = "24703282292062327208828439643411";
+        self.digits.is_empty() || self.point < -323 || (self.point == -323 && self.digits.as_str() <= HALF_SMALLEST)
+    }
+
+    /// The magnitude of the integer part, saturated at `u128::MAX`.
+    fn whole_magnitude(&self) -> u128 {
+        if self.point <= 0 {
+            return 0;
         }
-        let text = String::from_utf8_lossy(&digits).trim_end_matches('0').to_string();
-        Decimal { negative: self.negative, digits: text, point }
+        if self.point > 38 {
+            return u128::MAX;
+        }
+        (0..self.point as usize)
+            .map(|i| self.digits.as_bytes().get(i).map_or(0, |b| b - b'0'))
+            .fold(0u128, |whole, d| whole * 10 + u128::from(d))
+    }
+
+    /// The integer part, saturated at `i64::MIN` / `i64::MAX` (as Rust's `f as i64`).
+    fn truncated(&self) -> i64 {
+        let m = self.whole_magnitude();
+        if self.negative { i64::try_from(m).map_or(i64::MIN, |v| -v) } else { i64::try_from(m).unwrap_or(i64::MAX) }
+    }
+
+    /// The integer part of a number that is not negative, saturated at `u64::MAX`.
+    fn truncated_unsigned(&self) -> u64 {
+        u64::try_from(self.whole_magnitude()).unwrap_or(u64::MAX)
     }
 
     /// `0.00000015`, `1000000000000000000000`, `1.5`: no exponent.
@@ -138,20 +124,22 @@ pub fn bool(v: &Value) -> bool {
     match v {
         Value::Bool(b) => *b,
         Value::String(s) => matches!(s.to_ascii_lowercase().as_str(), "1" | "t" | "true"),
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::Number(n) => Decimal::parse(n.as_text()).is_some_and(|d| !d.is_zero_as_f64()),
         _ => false,
     }
 }
 
 /// gjson `Int()`: `true` is 1; strings of an optional `-` and digits only (else 0); numbers
-/// truncated toward zero; anything else 0.
+/// truncated toward zero (from the written decimal: where Go first rounds a float of more than
+/// 15 significant digits to an f64, the two can differ by one), saturating; anything else 0.
 pub fn int(v: &Value) -> i64 {
     match v {
         Value::Bool(true) => 1,
         Value::String(s) => parse_int(s).unwrap_or(0),
-        Value::Number(n) => {
-            n.as_i64().or_else(|| n.as_u64().map(|u| u as i64)).or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0)
-        }
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|u| u as i64))
+            .unwrap_or_else(|| Decimal::parse(n.as_text()).map_or(0, |d| d.truncated())),
         _ => 0,
     }
 }
@@ -162,9 +150,9 @@ pub fn uint(v: &Value) -> Option<u64> {
     match v {
         Value::Bool(true) => Some(1),
         Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok().or(Some(0)),
-        Value::Number(n) => match (n.as_u64(), n.as_f64()) {
+        Value::Number(n) => match (n.as_u64(), Decimal::parse(n.as_text())) {
             (Some(u), _) => Some(u),
-            (None, Some(f)) if f >= 0.0 => Some(f as u64),
+            (None, Some(d)) if !d.negative || d.is_zero_as_f64() => Some(d.truncated_unsigned()),
             _ => None,
         },
         _ => Some(0),

@@ -200,7 +200,6 @@ impl ConfigPath {
     pub fn error(&self, message: impl fmt::Display) -> ConfigError {
         ConfigError { plugin: self.plugin.clone(), path: self.path.clone(), message: message.to_string() }
     }
-
 }
 
 /// A secret (a password, a token): read from a string, never printed.
@@ -267,7 +266,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let err = read_at::<Sample>(&crate::config_json!({"items": [], "itmes": 1}), &ConfigPath::root("p")).unwrap_err();
+        let err =
+            read_at::<Sample>(&crate::config_json!({"items": [], "itmes": 1}), &ConfigPath::root("p")).unwrap_err();
         assert!(err.message.contains("itmes"), "{err}");
     }
 

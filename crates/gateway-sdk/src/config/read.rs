@@ -127,7 +127,9 @@ impl<'a> ConfigNode<'a> {
             let here = self.child(self.value, self.at.field(key));
             match self.cx.unknown_keys {
                 UnknownKeys::Reject => {
-                    return Err(here.error(format_args!("unknown field `{key}`, {}", OneOf("there are no fields", known))));
+                    return Err(
+                        here.error(format_args!("unknown field `{key}`, {}", OneOf("there are no fields", known)))
+                    );
                 }
                 UnknownKeys::Warn => here.warn(unknown_field_message(key, known)),
             }
@@ -446,9 +448,11 @@ mod tests {
         }
         let cx = ReadContext::new(UnknownKeys::Reject);
         let at = ConfigPath::root("p");
-        let mode = |v: &str| cx.read::<Value>(&parse(v), &at).and_then(|v| {
-            ConfigNode { value: &v, at: at.clone(), cx: &cx }.variant(&[("a", Mode::A), ("b", Mode::B)])
-        });
+        let mode = |v: &str| {
+            cx.read::<Value>(&parse(v), &at).and_then(|v| {
+                ConfigNode { value: &v, at: at.clone(), cx: &cx }.variant(&[("a", Mode::A), ("b", Mode::B)])
+            })
+        };
         assert_eq!(mode(r#""b""#), Ok(Mode::B));
         assert_eq!(mode(r#""c""#).unwrap_err().message, "unknown variant `c`, expected `a` or `b`");
         assert_eq!(cx.read::<Option<u8>>(&parse("null"), &at), Ok(None));

@@ -357,6 +357,62 @@ impl From<Vec<Value>> for Value {
     }
 }
 
+macro_rules! eq_integer {
+    ($($t:ty),*) => {$(
+        /// A number written as this integer (as serde_json compares).
+        impl PartialEq<$t> for Value {
+            fn eq(&self, other: &$t) -> bool {
+                self.as_i64().is_some_and(|n| i128::from(n) == i128::from(*other))
+                    || self.as_u64().is_some_and(|n| i128::from(n) == i128::from(*other))
+            }
+        }
+    )*};
+}
+
+eq_integer!(i32, i64, u16, u32, u64);
+
+/// A string with this text.
+impl PartialEq<str> for Value {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == Some(other)
+    }
+}
+
+/// A string with this text.
+impl PartialEq<&str> for Value {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == Some(*other)
+    }
+}
+
+/// This boolean.
+impl PartialEq<bool> for Value {
+    fn eq(&self, other: &bool) -> bool {
+        self.as_bool() == Some(*other)
+    }
+}
+
+static NULL: Value = Value::Null;
+
+/// `value["key"]`: the member, or `null` when it is absent or this is not an object (as
+/// serde_json indexes).
+impl std::ops::Index<&str> for Value {
+    type Output = Value;
+
+    fn index(&self, key: &str) -> &Value {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
+
+/// `value[i]`: the item, or `null` when it is absent or this is not an array.
+impl std::ops::Index<usize> for Value {
+    type Output = Value;
+
+    fn index(&self, i: usize) -> &Value {
+        self.as_array().and_then(|a| a.get(i)).unwrap_or(&NULL)
+    }
+}
+
 /// Compact JSON text, members in order, numbers as written, strings escaped as serde_json
 /// escapes them.
 impl fmt::Display for Value {

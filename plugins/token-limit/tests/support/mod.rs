@@ -65,7 +65,11 @@ pub fn start_gateway(redis: &RedisServer, upstream: &str, config: Value, workers
 /// exact sequences load the scripts first.
 pub fn load_scripts(redis: &RedisServer) {
     use gateway_sdk::redis::{RedisClient, RedisConfig};
-    let config: RedisConfig = serde_json::from_value(json!({"service_name": "redis.static"})).unwrap();
+    let config: RedisConfig = gateway_sdk::config::read_at(
+        &gateway_sdk::config_json!({"service_name": "redis.static"}),
+        &gateway_sdk::ConfigPath::root("test"),
+    )
+    .unwrap();
     let client = RedisClient::new(&config, &gateway_sdk::ConfigPath::root("t").field("redis")).unwrap();
     let store = gateway_quota::QuotaStore::new(client, "t", gateway_quota::Algorithm::Fixed);
     let charge = include_str!("../../../../crates/gateway-quota/src/charge.lua");
