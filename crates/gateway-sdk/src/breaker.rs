@@ -149,14 +149,22 @@ impl CircuitBreaker {
 }
 
 thread_local! {
-    static UNAVAILABLE_COUNTERS: std::cell::RefCell<std::collections::HashMap<Unavailable, Counter>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static UNAVAILABLE_COUNTERS: std::cell::RefCell<crate::vec_map::VecMap<Unavailable, Counter>> =
+        const { std::cell::RefCell::new(crate::vec_map::VecMap::new()) };
 }
 
 /// Adds one to `redis_unavailable.<cause>` (defined on first use).
 fn count_unavailable(cause: Unavailable) {
     let counter = UNAVAILABLE_COUNTERS.with(|c| {
-        *c.borrow_mut().entry(cause).or_insert_with(|| Counter::new(&format!("redis_unavailable.{}", cause.as_str())))
+        let mut c = c.borrow_mut();
+        match c.get(&cause) {
+            Some(counter) => *counter,
+            None => {
+                let counter = Counter::new(&format!("redis_unavailable.{}", cause.as_str()));
+                c.insert(cause, counter);
+                counter
+            }
+        }
     });
     counter.inc();
 }

@@ -37,6 +37,7 @@ pub mod task;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
 pub mod time;
+mod vec_map;
 mod worker;
 
 pub use config::{ConfigError, ConfigPath, Secret};

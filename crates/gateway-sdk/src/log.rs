@@ -55,8 +55,8 @@ struct Throttle {
 }
 
 thread_local! {
-    static THROTTLES: std::cell::RefCell<std::collections::HashMap<String, Throttle>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static THROTTLES: std::cell::RefCell<crate::vec_map::VecMap<String, Throttle>> =
+        const { std::cell::RefCell::new(crate::vec_map::VecMap::new()) };
 }
 
 /// Logs `args` for `cause` at most once per [`THROTTLE_INTERVAL_MS`] (per VM): the first
@@ -69,7 +69,7 @@ pub fn throttled(level: LogLevel, cause: &str, args: fmt::Arguments<'_>) -> bool
     let held_back = THROTTLES.with(|t| {
         let mut t = t.borrow_mut();
         // Look up before inserting: the request path must not allocate once a cause is known.
-        if !t.contains_key(cause) {
+        if t.get(cause).is_none() {
             t.insert(cause.to_string(), Throttle::default());
         }
         let entry = t.get_mut(cause)?;

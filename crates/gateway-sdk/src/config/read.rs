@@ -233,7 +233,13 @@ impl fmt::Display for Unexpected<'_> {
             Value::Bool(b) => write!(f, "boolean `{b}`"),
             Value::Number(n) if n.is_integer() => write!(f, "integer `{}`", n.as_text()),
             Value::Number(n) => write!(f, "floating point `{}`", n.as_text()),
-            Value::String(s) => write!(f, "string {s:?}"),
+            Value::String(s) => {
+                // JSON quoting, not `{s:?}`: the same text for what configurations hold, without
+                // linking Rust's Unicode printability tables.
+                let mut quoted = String::with_capacity(s.len() + 2);
+                super::value::write_string(s, &mut quoted);
+                write!(f, "string {quoted}")
+            }
             Value::Array(_) => f.write_str("sequence"),
             Value::Object(_) => f.write_str("map"),
         }

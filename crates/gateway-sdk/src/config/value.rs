@@ -455,7 +455,8 @@ fn write_json(v: &Value, out: &mut String) {
     }
 }
 
-fn write_string(s: &str, out: &mut String) {
+/// `s` as a JSON string literal (quotes and escapes as serde_json writes them).
+pub(crate) fn write_string(s: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     for c in s.chars() {

@@ -1,7 +1,6 @@
 //! The Redis client: one host call per command, awaited like any future.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::codec::{self, FromFrame, Pairs, Reply};
@@ -9,12 +8,13 @@ use super::{RedisConfig, RedisError};
 use crate::abi::host;
 use crate::config::{ConfigError, ConfigPath};
 use crate::runtime::{CallOutcome, PendingCall};
+use crate::vec_map::VecMap;
 
 thread_local! {
     /// Redis configurations already given to the host on this worker, by cluster name.
     /// `proxy_redis_init` with a new configuration tears connections down, so it runs once
     /// per distinct configuration, never per request.
-    static INITIALIZED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    static INITIALIZED: RefCell<VecMap<String, String>> = const { RefCell::new(VecMap::new()) };
 }
 
 /// Options of [`RedisClient::set`]: at most one expiry and at most one condition, as Redis
