@@ -114,9 +114,20 @@ fn lookup(name: &str) -> Option<&'static ZoneRules> {
     fn lower(s: &str) -> impl Iterator<Item = u8> + '_ {
         s.bytes().map(|b| b.to_ascii_lowercase())
     }
-    let i = tzdata::NAMES.binary_search_by(|(n, _)| lower(n).cmp(lower(name))).ok()?;
-    let (_, index) = tzdata::NAMES.get(i)?;
-    tzdata::ZONES.get(usize::from(*index))
+    let name_at = |i: usize| {
+        let start = if i == 0 { 0 } else { usize::from(tzdata::NAME_ENDS[i - 1]) };
+        tzdata::NAME_TEXT.get(start..usize::from(tzdata::NAME_ENDS[i])).unwrap_or_default()
+    };
+    let (mut low, mut high) = (0, tzdata::NAME_ENDS.len());
+    while low < high {
+        let mid = low + (high - low) / 2;
+        match lower(name_at(mid)).cmp(lower(name)) {
+            std::cmp::Ordering::Less => low = mid + 1,
+            std::cmp::Ordering::Greater => high = mid,
+            std::cmp::Ordering::Equal => return tzdata::ZONES.get(usize::from(*tzdata::NAME_ZONES.get(mid)?)),
+        }
+    }
+    None
 }
 
 /// Appends `n` to `out` with at least `width` digits (no formatting machinery on this path).
