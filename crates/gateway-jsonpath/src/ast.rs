@@ -1,8 +1,9 @@
 //! The parsed form of a query: segments of selectors, and the filter expressions of `[?...]`
 //! already checked against RFC 9535's function type system (section 2.4.3).
 
+use crate::node::{Atom, Number};
 use regex_lite::Regex;
-use serde_json::Value;
+use std::borrow::Cow;
 
 /// One segment: `.name`, `[a, b]`, `..name`, `..[a, b]` and the like.
 #[derive(Debug, Clone)]
@@ -70,7 +71,7 @@ pub(crate) enum Pattern {
 #[derive(Debug, Clone)]
 pub(crate) enum Comparable {
     /// A number, string, `true`, `false` or `null`.
-    Literal(Value),
+    Literal(Literal),
     /// A singular query: its node's value, or nothing.
     Query(FilterQuery),
     /// `length(value)`.
@@ -96,4 +97,29 @@ pub(crate) enum CmpOp {
     Gt,
     /// `>=`.
     Ge,
+}
+
+/// A literal of a filter expression.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Literal {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number.
+    Number(Number),
+    /// A string.
+    String(Box<str>),
+}
+
+impl Literal {
+    /// The literal as a value to compare.
+    pub fn atom(&self) -> Atom<'_> {
+        match self {
+            Literal::Null => Atom::Null,
+            Literal::Bool(b) => Atom::Bool(*b),
+            Literal::Number(n) => Atom::Number(*n),
+            Literal::String(s) => Atom::String(Cow::Borrowed(s)),
+        }
+    }
 }

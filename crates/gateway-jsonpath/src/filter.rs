@@ -5,44 +5,49 @@
 use crate::ast::{CmpOp, Comparable, FilterQuery, Logical, Pattern};
 use crate::eval::{singular, walk};
 use crate::iregexp;
-use serde_json::{Number, Value};
+use crate::node::{Atom, Node, Number};
 use std::cmp::Ordering;
 use std::ops::ControlFlow;
 
-/// The result of a value expression: a node of the document or query, a computed number, or
-/// nothing (an empty nodelist, or a function without a result).
-enum Val<'x> {
+/// The result of a value expression: a node of the document, a literal of the query or a
+/// computed number (both scalars), or nothing (an empty nodelist, or a function without a
+/// result).
+#[derive(Clone)]
+enum Val<'x, N> {
     Nothing,
-    Node(&'x Value),
-    Computed(Value),
+    Node(N),
+    Scalar(Atom<'x>),
 }
 
-impl Val<'_> {
-    fn get(&self) -> Option<&Value> {
+impl<'x, N> Val<'x, N> {
+    /// The value, read as an atom (`None` for nothing).
+    fn atom<'a: 'x>(self) -> Option<Atom<'x>>
+    where
+        N: Node<'a>,
+    {
         match self {
             Val::Nothing => None,
-            Val::Node(v) => Some(v),
-            Val::Computed(v) => Some(v),
+            Val::Node(n) => Some(n.atom()),
+            Val::Scalar(a) => Some(a),
         }
     }
 }
 
 /// Whether `expr` holds for the candidate `node` (`@`) of the document `root` (`$`).
-pub(crate) fn holds(expr: &Logical, node: &Value, root: &Value) -> bool {
+pub(crate) fn holds<'a, N: Node<'a>>(expr: &Logical, node: N, root: N) -> bool {
     match expr {
         Logical::Or(all) => all.iter().any(|e| holds(e, node, root)),
         Logical::And(all) => all.iter().all(|e| holds(e, node, root)),
         Logical::Not(e) => !holds(e, node, root),
         Logical::Exists(q) => exists(q, node, root),
-        Logical::Compare(a, op, b) => compare(eval(a, node, root).get(), *op, eval(b, node, root).get()),
+        Logical::Compare(a, op, b) => compare(eval(a, node, root), *op, eval(b, node, root)),
         Logical::Regex { subject, pattern, whole } => {
-            let subject = eval(subject, node, root);
-            let Some(Value::String(text)) = subject.get() else { return false };
+            let Some(Atom::String(text)) = eval(subject, node, root).atom() else { return false };
             match pattern {
-                Pattern::Fixed(re) => re.as_ref().is_some_and(|re| re.is_match(text)),
-                Pattern::Dynamic(p) => match eval(p, node, root).get() {
-                    Some(Value::String(p)) => {
-                        iregexp::compile(p, *whole).ok().flatten().is_some_and(|re| re.is_match(text))
+                Pattern::Fixed(re) => re.as_ref().is_some_and(|re| re.is_match(&text)),
+                Pattern::Dynamic(p) => match eval(p, node, root).atom() {
+                    Some(Atom::String(p)) => {
+                        iregexp::compile(&p, *whole).ok().flatten().is_some_and(|re| re.is_match(&text))
                     }
                     _ => false,
                 },
@@ -52,11 +57,11 @@ pub(crate) fn holds(expr: &Logical, node: &Value, root: &Value) -> bool {
 }
 
 /// Where a filter query starts: the candidate for `@`, the document for `$`.
-fn start<'x>(q: &FilterQuery, node: &'x Value, root: &'x Value) -> &'x Value {
+fn start<N>(q: &FilterQuery, node: N, root: N) -> N {
     if q.absolute { root } else { node }
 }
 
-fn exists(q: &FilterQuery, node: &Value, root: &Value) -> bool {
+fn exists<'a, N: Node<'a>>(q: &FilterQuery, node: N, root: N) -> bool {
     let from = start(q, node, root);
     if q.singular {
         return singular(&q.segments, from).is_some();
@@ -65,18 +70,23 @@ fn exists(q: &FilterQuery, node: &Value, root: &Value) -> bool {
 }
 
 /// The value of a value expression for the candidate `node`.
-fn eval<'x>(c: &'x Comparable, node: &'x Value, root: &'x Value) -> Val<'x> {
+fn eval<'x, 'a: 'x, N: Node<'a>>(c: &'x Comparable, node: N, root: N) -> Val<'x, N> {
     match c {
-        Comparable::Literal(v) => Val::Node(v),
+        Comparable::Literal(v) => Val::Scalar(v.atom()),
         Comparable::Query(q) => singular(&q.segments, start(q, node, root)).map_or(Val::Nothing, Val::Node),
         Comparable::Length(arg) => {
-            let len = match eval(arg, node, root).get() {
-                Some(Value::String(s)) => s.chars().count(),
-                Some(Value::Array(items)) => items.len(),
-                Some(Value::Object(members)) => members.len(),
-                _ => return Val::Nothing,
+            let len = match eval(arg, node, root) {
+                Val::Nothing => return Val::Nothing,
+                Val::Scalar(Atom::String(s)) => s.chars().count(),
+                Val::Scalar(_) => return Val::Nothing,
+                Val::Node(n) => match n.atom() {
+                    Atom::String(s) => s.chars().count(),
+                    Atom::Array => n.items().count(),
+                    Atom::Object => n.member_count(),
+                    _ => return Val::Nothing,
+                },
             };
-            Val::Computed(Value::from(len))
+            Val::Scalar(Atom::Number(count(len)))
         }
         Comparable::Count(q) => {
             let mut n = 0usize;
@@ -84,7 +94,7 @@ fn eval<'x>(c: &'x Comparable, node: &'x Value, root: &'x Value) -> Val<'x> {
                 n += 1;
                 ControlFlow::Continue(())
             });
-            Val::Computed(Value::from(n))
+            Val::Scalar(Atom::Number(count(n)))
         }
         Comparable::Value(q) => {
             let mut found = Val::Nothing;
@@ -99,53 +109,77 @@ fn eval<'x>(c: &'x Comparable, node: &'x Value, root: &'x Value) -> Val<'x> {
     }
 }
 
-/// A comparison of two values, `None` being nothing (section 2.3.5.2.2).
-fn compare(a: Option<&Value>, op: CmpOp, b: Option<&Value>) -> bool {
+fn count(n: usize) -> Number {
+    Number::Int(i128::try_from(n).unwrap_or(i128::MAX))
+}
+
+/// A comparison of two values (section 2.3.5.2.2).
+fn compare<'x, 'a: 'x, N: Node<'a>>(a: Val<'x, N>, op: CmpOp, b: Val<'x, N>) -> bool {
     match op {
         CmpOp::Eq => equal(a, b),
         CmpOp::Ne => !equal(a, b),
         CmpOp::Lt => less(a, b),
         CmpOp::Gt => less(b, a),
-        CmpOp::Le => less(a, b) || equal(a, b),
-        CmpOp::Ge => less(b, a) || equal(a, b),
+        CmpOp::Le => less(a.clone(), b.clone()) || equal(a, b),
+        CmpOp::Ge => less(b.clone(), a.clone()) || equal(a, b),
     }
 }
 
-fn equal(a: Option<&Value>, b: Option<&Value>) -> bool {
+fn equal<'x, 'a: 'x, N: Node<'a>>(a: Val<'x, N>, b: Val<'x, N>) -> bool {
     match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => deep_equal(a, b),
+        (Val::Nothing, Val::Nothing) => true,
+        (Val::Node(a), Val::Node(b)) => deep_equal(a, b),
+        (Val::Nothing, _) | (_, Val::Nothing) => false,
+        (a, b) => match (a.atom(), b.atom()) {
+            (Some(a), Some(b)) => scalars_equal(&a, &b),
+            _ => false,
+        },
+    }
+}
+
+/// JSON equality with numbers compared by value (`1 == 1.0`), also inside arrays and objects.
+fn deep_equal<'a, N: Node<'a>>(a: N, b: N) -> bool {
+    match (a.atom(), b.atom()) {
+        (Atom::Array, Atom::Array) => {
+            a.items().count() == b.items().count() && a.items().zip(b.items()).all(|(x, y)| deep_equal(x, y))
+        }
+        (Atom::Object, Atom::Object) => {
+            a.member_count() == b.member_count()
+                && a.members(&mut |k, v| match b.member(k) {
+                    Some(w) if deep_equal(v, w) => ControlFlow::Continue(()),
+                    _ => ControlFlow::Break(()),
+                })
+                .is_continue()
+        }
+        (x, y) => scalars_equal(&x, &y),
+    }
+}
+
+/// Equality of two values of which at most one is an array or an object.
+fn scalars_equal(a: &Atom<'_>, b: &Atom<'_>) -> bool {
+    match (a, b) {
+        (Atom::Number(x), Atom::Number(y)) => numbers(*x, *y) == Some(Ordering::Equal),
+        (Atom::Null, Atom::Null) => true,
+        (Atom::Bool(x), Atom::Bool(y)) => x == y,
+        (Atom::String(x), Atom::String(y)) => x == y,
         _ => false,
     }
 }
 
-/// JSON equality with numbers compared by value (`1 == 1.0`).
-fn deep_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => numbers(x, y) == Some(Ordering::Equal),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| deep_equal(x, y)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
 /// `<` is defined between two numbers and between two strings only.
-fn less(a: Option<&Value>, b: Option<&Value>) -> bool {
-    match (a, b) {
-        (Some(Value::Number(x)), Some(Value::Number(y))) => numbers(x, y) == Some(Ordering::Less),
+fn less<'x, 'a: 'x, N: Node<'a>>(a: Val<'x, N>, b: Val<'x, N>) -> bool {
+    match (a.atom(), b.atom()) {
+        (Some(Atom::Number(x)), Some(Atom::Number(y))) => numbers(x, y) == Some(Ordering::Less),
         // UTF-8 byte order is Unicode scalar value order, which the RFC asks for.
-        (Some(Value::String(x)), Some(Value::String(y))) => x < y,
+        (Some(Atom::String(x)), Some(Atom::String(y))) => x < y,
         _ => false,
     }
 }
 
 /// Integers compare exactly, anything else as doubles.
-fn numbers(x: &Number, y: &Number) -> Option<Ordering> {
-    let int = |n: &Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
-    match (int(x), int(y)) {
-        (Some(x), Some(y)) => Some(x.cmp(&y)),
-        _ => x.as_f64()?.partial_cmp(&y.as_f64()?),
+fn numbers(x: Number, y: Number) -> Option<Ordering> {
+    match (x, y) {
+        (Number::Int(x), Number::Int(y)) => Some(x.cmp(&y)),
+        _ => x.as_f64().partial_cmp(&y.as_f64()),
     }
 }

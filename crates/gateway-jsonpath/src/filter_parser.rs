@@ -1,11 +1,10 @@
 //! Parsing of filter expressions (`[?...]`, RFC 9535, section 2.3.5) and of function calls,
 //! with the type rules of section 2.4.3: what may be compared, tested or passed to a function.
 
-use crate::ast::{CmpOp, Comparable, FilterQuery, Logical, Pattern, Selector};
+use crate::ast::{CmpOp, Comparable, FilterQuery, Literal, Logical, Pattern, Selector};
 use crate::error::ParseError;
 use crate::iregexp;
 use crate::parser::Parser;
-use serde_json::Value;
 
 /// A parsed sub-expression whose use (test, comparison, argument) is not known yet.
 enum Term {
@@ -143,7 +142,7 @@ impl Parser<'_> {
                 let (segments, singular) = self.segments()?;
                 Ok(Term::Query(FilterQuery { absolute: c == b'$', singular, segments }))
             }
-            Some(b'\'' | b'"') => Ok(Term::Value(Comparable::Literal(Value::String(self.string()?)))),
+            Some(b'\'' | b'"') => Ok(Term::Value(Comparable::Literal(Literal::String(self.string()?.into())))),
             Some(b'-' | b'0'..=b'9') => Ok(Term::Value(Comparable::Literal(self.number()?))),
             Some(b'a'..=b'z') => self.word(),
             _ => Err(self.error("a query (`@...` or `$...`), a literal or a function call")),
@@ -161,9 +160,9 @@ impl Parser<'_> {
             return self.function(name, at);
         }
         let literal = match name {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            "null" => Value::Null,
+            "true" => Literal::Bool(true),
+            "false" => Literal::Bool(false),
+            "null" => Literal::Null,
             _ => {
                 let message = format!("expected `true`, `false`, `null` or a function call, found `{name}`");
                 return Err(self.error_at(at, message));
@@ -216,7 +215,7 @@ impl Parser<'_> {
                 let subject = Box::new(self.value(first, first_at)?);
                 let whole = name == "match";
                 let pattern = match self.value(second, second_at)? {
-                    Comparable::Literal(Value::String(p)) => Pattern::Fixed(
+                    Comparable::Literal(Literal::String(p)) => Pattern::Fixed(
                         iregexp::compile(&p, whole).map_err(|e| self.error_at(second_at, e.to_string()))?,
                     ),
                     other => Pattern::Dynamic(Box::new(other)),

@@ -1,7 +1,11 @@
-//! A small JSONPath engine (RFC 9535) over `serde_json` values, for plugins that read a few
-//! fields out of responses: parse an expression once, at configure time, then query each
-//! document with no allocation beyond the returned nodelist (but for a `match()` / `search()`
-//! pattern taken from the document, compiled where it is used).
+//! A small JSONPath engine (RFC 9535) over JSON documents read in place (`gateway_json`'s
+//! [`JsonView`](gateway_json::JsonView), no tree built) or, with the `serde_json` feature,
+//! over `serde_json` values; for plugins that read a few fields out of responses: parse an
+//! expression once, at configure time, then query each document with no allocation beyond
+//! the returned nodelist but for an object a wildcard, a descendant segment or a filter walks
+//! in a `JsonView` (its members, sorted by key as serde_json's map keeps them), a string with
+//! escapes a filter reads, and a `match()` / `search()` pattern taken from the document
+//! (compiled where it is used).
 //!
 //! Supported: `$`, `.name`, `['name']` / `["name"]` with escapes, `*`, indices (negative from
 //! the end), slices `[start:end:step]`, unions `[a, b]`, descendants `..`, and filters `[?...]`
@@ -14,10 +18,12 @@
 //! because `regex-lite` has no Unicode tables.
 //!
 //! ```
+//! use gateway_json::{JsonView, Leniency};
 //! use gateway_jsonpath::JsonPath;
 //! let path = JsonPath::parse("$.choices[?@.index == 0].usage.total_tokens").unwrap();
-//! let doc = serde_json::json!({"choices": [{"index": 0, "usage": {"total_tokens": 42}}]});
-//! assert_eq!(path.query(&doc), [&serde_json::json!(42)]);
+//! let doc = JsonView::parse(br#"{"choices": [{"index": 0, "usage": {"total_tokens": 42}}]}"#, Leniency::Strict);
+//! let found = path.query(doc.unwrap());
+//! assert_eq!(found.iter().map(|v| v.raw()).collect::<Vec<_>>(), [b"42"]);
 //! ```
 
 mod ast;
@@ -26,11 +32,12 @@ mod eval;
 mod filter;
 mod filter_parser;
 mod iregexp;
+mod node;
 mod parser;
 
 pub use error::ParseError;
+pub use node::{Atom, Node, Number};
 
-use serde_json::Value;
 use std::ops::ControlFlow;
 use std::str::FromStr;
 
@@ -56,7 +63,7 @@ impl JsonPath {
     }
 
     /// The nodes the query selects from `doc`, in the RFC's nodelist order.
-    pub fn query<'a>(&self, doc: &'a Value) -> Vec<&'a Value> {
+    pub fn query<'a, N: Node<'a>>(&self, doc: N) -> Vec<N> {
         if self.singular {
             return eval::singular(&self.segments, doc).into_iter().collect();
         }

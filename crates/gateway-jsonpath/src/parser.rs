@@ -1,9 +1,9 @@
 //! Parsing of the query syntax (RFC 9535, section 2.1-2.3 and 2.5): the root, segments,
 //! selectors, string and number literals. Filter expressions are in `filter_parser.rs`.
 
-use crate::ast::{Segment, Selector};
+use crate::ast::{Literal, Segment, Selector};
 use crate::error::ParseError;
-use serde_json::{Number, Value};
+use crate::node::Number;
 
 /// Integers in indices and slices must be exact in a double (RFC 9535, section 2.1).
 const MAX_INT: i64 = (1 << 53) - 1;
@@ -254,7 +254,7 @@ impl<'s> Parser<'s> {
     }
 
     /// `number = (int / "-0") [ frac ] [ exp ]` as a JSON number.
-    pub fn number(&mut self) -> Result<Value, ParseError> {
+    pub fn number(&mut self) -> Result<Literal, ParseError> {
         let start = self.pos;
         self.eat(b'-');
         match self.peek() {
@@ -281,13 +281,13 @@ impl<'s> Parser<'s> {
             self.digits("a digit in the exponent")?;
         }
         let text = self.src.get(start..self.pos).unwrap_or_default();
-        let integer = if float { None } else { text.parse::<i64>().map(Number::from).ok() };
-        let integer = integer.or_else(|| if float { None } else { text.parse::<u64>().map(Number::from).ok() });
+        let integer = if float { None } else { text.parse::<i64>().map(i128::from).ok() };
+        let integer = integer.or_else(|| if float { None } else { text.parse::<u64>().map(i128::from).ok() });
         // The grammar admits any exponent: `1e400` becomes the largest double, which is as far
         // as a document's numbers go too.
-        let float = || text.parse::<f64>().ok().and_then(|f| Number::from_f64(f.clamp(-f64::MAX, f64::MAX)));
-        match integer.or_else(float) {
-            Some(n) => Ok(Value::Number(n)),
+        let float = || text.parse::<f64>().ok().map(|f| f.clamp(-f64::MAX, f64::MAX)).filter(|f| f.is_finite());
+        match integer.map(Number::Int).or_else(|| float().map(Number::Float)) {
+            Some(n) => Ok(Literal::Number(n)),
             None => Err(self.error_at(start, "a number within the range of a 64-bit float".into())),
         }
     }

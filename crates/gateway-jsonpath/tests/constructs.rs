@@ -6,9 +6,16 @@
 use gateway_jsonpath::JsonPath;
 use serde_json::{Value, json};
 
+/// The nodelist from serde_json's tree, checked against the same query on the document's
+/// text read in place.
 fn query(path: &str, doc: &Value) -> Value {
     let parsed: JsonPath = path.parse().unwrap_or_else(|e| panic!("{path}: {e}"));
-    Value::Array(parsed.query(doc).into_iter().cloned().collect())
+    let found = Value::Array(parsed.query(doc).into_iter().cloned().collect());
+    let text = doc.to_string();
+    let view = gateway_json::JsonView::parse(text.as_bytes(), gateway_json::Leniency::Strict).unwrap();
+    let in_place = parsed.query(view).into_iter().map(|v| serde_json::from_slice(v.raw()).unwrap()).collect();
+    assert_eq!(Value::Array(in_place), found, "{path} in place");
+    found
 }
 
 fn error(path: &str) -> String {

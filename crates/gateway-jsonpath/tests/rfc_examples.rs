@@ -7,9 +7,17 @@
 use gateway_jsonpath::JsonPath;
 use serde_json::{Value, json};
 
+/// The nodelist from serde_json's tree, checked against the same query on the document's
+/// text read in place.
 fn query(path: &str, doc: &Value) -> Vec<Value> {
-    let path = JsonPath::parse(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    path.query(doc).into_iter().cloned().collect()
+    let parsed = JsonPath::parse(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let found: Vec<Value> = parsed.query(doc).into_iter().cloned().collect();
+    let text = doc.to_string();
+    let view = gateway_json::JsonView::parse(text.as_bytes(), gateway_json::Leniency::Strict).unwrap();
+    let in_place: Vec<Value> =
+        parsed.query(view).into_iter().map(|v| serde_json::from_slice(v.raw()).unwrap()).collect();
+    assert_eq!(in_place, found, "{path} in place");
+    found
 }
 
 fn check(doc: &Value, cases: &[(&str, Value)]) {

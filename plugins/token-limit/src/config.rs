@@ -190,9 +190,13 @@ fn weight(w: f64, at: &ConfigPath) -> Result<(), ConfigError> {
         Ok(())
     } else {
         // serde_json's shortest form, not f64's `Display` (which would add 14 KB to the module).
-        let shown =
-            serde_json::Number::from_f64(w).map_or_else(|| "a non-finite number".to_string(), |n| n.to_string());
-        Err(at.error(format!("must be between 0 and 1000, got {shown}")))
+        let mut message = String::from("must be between 0 and 1000, got ");
+        if w.is_finite() {
+            crate::shortest::push_f64(&mut message, w);
+        } else {
+            message.push_str("a non-finite number");
+        }
+        Err(at.error(message))
     }
 }
 
@@ -257,5 +261,22 @@ impl Config {
             show_limit_quota_header,
         };
         Ok((settings, failure))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_weight_out_of_range_is_shown_as_serde_json_wrote_it() {
+        let at = ConfigPath::root("token-limit").field("token_weights").field("input");
+        for w in [-1.0, 1000.5, 1e300, -0.1, 1500.0, 1e21, -1e-7] {
+            let theirs = serde_json::Number::from_f64(w).map(|n| n.to_string()).unwrap();
+            let expected = at.error(format!("must be between 0 and 1000, got {theirs}")).to_string();
+            assert_eq!(weight(w, &at).map_err(|e| e.to_string()), Err(expected), "{w}");
+        }
+        assert!(weight(0.0, &at).is_ok() && weight(1000.0, &at).is_ok());
+        assert!(weight(f64::NAN, &at).unwrap_err().to_string().ends_with("got a non-finite number"));
     }
 }

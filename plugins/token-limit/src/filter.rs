@@ -6,11 +6,11 @@ use gateway_quota::headers::{HeaderOptions, admitted_headers, higress_reset_seco
 use gateway_quota::higress::AI_TOKEN_RATELIMIT_PREFIX;
 use gateway_quota::{Outcome, Window};
 use gateway_sdk::prelude::*;
-use serde_json::json;
 
 use crate::TokenLimit;
 use crate::admission::{Decision, Settled, Ticket};
 use crate::config::DEFAULT_REJECTED_MESSAGE;
+use crate::json_text::push_string;
 use crate::request::{self, Estimate, EstimateRules, RequestInfo};
 use crate::scan::Scanner;
 use crate::settlement::{Costs, Ending, MissingPolicy, decide};
@@ -18,6 +18,25 @@ use crate::usage::{Extractor, Format};
 
 /// Higress ai-token-ratelimit's reset header on rejections (seconds).
 const X_TOKEN_RATELIMIT_RESET: &str = "x-tokenratelimit-reset";
+
+/// `{"error":{"code":..,"message":..,"type":..}}`, as serde_json wrote the `json!` of it
+/// (keys sorted).
+fn error_body(message: &str, kind: &str, code: &str) -> String {
+    let mut out = String::with_capacity(message.len() + kind.len() + code.len() + 48);
+    out.push_str(r#"{"error":{"code":"#);
+    push_string(&mut out, code);
+    out.push_str(r#","message":"#);
+    push_string(&mut out, message);
+    out.push_str(r#","type":"#);
+    push_string(&mut out, kind);
+    out.push_str("}}");
+    out
+}
+
+/// A response with a JSON body, as `Response::json` labels it.
+fn json_response(status: u16, body: String) -> Response {
+    Response::new(status).header("content-type", "application/json").body(body)
+}
 
 /// Per-request state.
 pub struct TokenFilter {
@@ -108,9 +127,8 @@ impl TokenFilter {
             }
             Decision::Unavailable => {
                 plugin.metrics.redis_errors.inc();
-                let body = json!({"error": {"message": "token quota unavailable", "type": "service_unavailable",
-                    "code": "token_quota_unavailable"}});
-                Flow::Respond(Response::new(plugin.settings.unavailable_status).json(&body))
+                let body = error_body("token quota unavailable", "service_unavailable", "token_quota_unavailable");
+                Flow::Respond(json_response(plugin.settings.unavailable_status, body))
             }
         }
     }
@@ -130,9 +148,8 @@ impl TokenFilter {
                 }
             }
             None => {
-                let body = json!({"error": {"message": DEFAULT_REJECTED_MESSAGE, "type": "rate_limit_exceeded",
-                    "code": "token_quota_exceeded"}});
-                Response::new(s.rejected_code).json(&body)
+                let body = error_body(DEFAULT_REJECTED_MESSAGE, "rate_limit_exceeded", "token_quota_exceeded");
+                json_response(s.rejected_code, body)
             }
         };
         let options = HeaderOptions { ietf: true, higress: s.show_limit_quota_header, unit: Some("tokens") };
@@ -153,9 +170,8 @@ impl TokenFilter {
             window.quota,
             window.name()
         );
-        let body = json!({"error": {"message": message, "type": "invalid_request_error",
-            "code": "token_quota_too_small"}});
-        Response::new(s.request_too_large_code).json(&body)
+        let body = error_body(&message, "invalid_request_error", "token_quota_too_small");
+        json_response(s.request_too_large_code, body)
     }
 
     /// Settles the request: decides the final charge and sends it to Redis from a detached
@@ -333,5 +349,20 @@ impl HttpFilter for TokenFilter {
     fn on_stream_done(&mut self, _ctx: &mut HttpContext) {
         // Still holding the ticket: the body never completed (abort, reset, or no body).
         self.finish(Ending::Aborted { status: self.status, body_seen: self.body_seen });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_what_serde_jsons_json_wrote() {
+        for message in [DEFAULT_REJECTED_MESSAGE, "token quota unavailable", "a \"quoted\" \\ name\n\u{1}é"] {
+            let theirs = serde_json::json!({"error": {"message": message, "type": "t", "code": "c"}}).to_string();
+            assert_eq!(error_body(message, "t", "c"), theirs);
+            let ours = json_response(429, error_body(message, "t", "c"));
+            assert_eq!(ours, Response::new(429).json(&serde_json::from_str(&theirs).unwrap()));
+        }
     }
 }

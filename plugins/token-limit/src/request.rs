@@ -2,6 +2,7 @@
 //! prompt size, media parts), whether it is a completion at all, and the
 //! `stream_options.include_usage` rewrite for OpenAI-style streams.
 
+#[cfg(test)]
 use serde_json::{Map, Value};
 
 use crate::lenient;
@@ -257,22 +258,49 @@ fn is_data_url(s: &str) -> bool {
 }
 
 /// The body with `stream_options.include_usage: true`, or `None` when it is already asked
-/// for. Without `stream_options` the member is inserted as text, so the rest of the body
-/// goes upstream as the client sent it (a BOM, `NaN`); with `stream_options` present the
-/// document is written anew (a `NaN` then becomes `null`).
+/// for. The body is edited as text, so the rest of it goes upstream as the client sent it:
+/// without `stream_options` the member is inserted first (a BOM, `NaN` kept); with it, its
+/// value (the last one, if the key repeats) is replaced or `include_usage` is set inside it,
+/// and the body is then strict JSON as the serde_json rewrite this replaced wrote it: no BOM,
+/// `NaN` / `Infinity` / `-Infinity` written as `null`.
 pub fn with_include_usage(body: &[u8], info: &RequestInfo) -> Option<Vec<u8>> {
     if !info.has_stream_options {
         return lenient::insert_first_member(body, r#""stream_options":{"include_usage":true}"#);
     }
-    let mut doc = lenient::parse_object(body)?;
-    if !inject_include_usage(&mut doc) {
-        return None;
-    }
-    serde_json::to_vec(&doc).ok()
+    let body = lenient::strip_bom(body);
+    let nulled;
+    let text = match JsonView::parse(body, Leniency::Strict) {
+        Some(_) => body,
+        None => {
+            nulled = gateway_json::null_non_finite(body)?;
+            &nulled[..]
+        }
+    };
+    let doc = JsonView::parse(text, Leniency::Strict).filter(JsonView::is_object)?;
+    let options = doc.get("stream_options")?;
+    let at = |v: JsonView<'_>| v.raw().as_ptr() as usize - text.as_ptr() as usize;
+    let (start, end, replacement) = if !options.is_object() {
+        (at(options), at(options) + options.raw().len(), r#"{"include_usage":true}"#)
+    } else {
+        match options.get("include_usage") {
+            Some(v) if v.as_bool() == Some(true) => return None,
+            Some(v) => (at(v), at(v) + v.raw().len(), "true"),
+            None if options.members().next().is_some() => {
+                (at(options) + 1, at(options) + 1, r#""include_usage":true,"#)
+            }
+            None => (at(options) + 1, at(options) + 1, r#""include_usage":true"#),
+        }
+    };
+    let mut out = Vec::with_capacity(text.len() + replacement.len());
+    out.extend_from_slice(text.get(..start)?);
+    out.extend_from_slice(replacement.as_bytes());
+    out.extend_from_slice(text.get(end..)?);
+    Some(out)
 }
 
 /// Sets `stream_options.include_usage: true` unless it is already true. Returns whether the
-/// document changed.
+/// document changed. The serde_json rewrite [`with_include_usage`] replaced, kept for the tests.
+#[cfg(test)]
 pub fn inject_include_usage(doc: &mut Map<String, Value>) -> bool {
     let options = doc.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
     if !options.is_object() {

@@ -150,3 +150,98 @@ fn reads_every_generated_body_as_the_serde_json_tree_walk_did() {
     }
     assert!(objects > 15_000, "only {objects} bodies were objects");
 }
+
+/// The `include_usage` rewrite as it was: serde_json's tree of the whole body, edited and
+/// written anew.
+fn rewrite_by_tree(body: &[u8], info: &RequestInfo) -> Option<Vec<u8>> {
+    if !info.has_stream_options {
+        return lenient::insert_first_member(body, r#""stream_options":{"include_usage":true}"#);
+    }
+    let mut doc = lenient::parse_object(body)?;
+    if !inject_include_usage(&mut doc) {
+        return None;
+    }
+    serde_json::to_vec(&doc).ok()
+}
+
+/// A request body around some `stream_options` (or none), repeated, escaped, spaced.
+fn streaming_body(rng: &mut Rng) -> Vec<u8> {
+    const OPTIONS: &[&str] = &[
+        "null",
+        "1",
+        "\"x\"",
+        "[]",
+        "[{\"include_usage\":true}]",
+        "{}",
+        "{ }",
+        "{\"include_usage\":false}",
+        "{\"include_usage\":true}",
+        "{\"include_usage\" : true }",
+        "{\"include_usage\":null,\"x\":1}",
+        "{\"x\":{\"include_usage\":true}}",
+        "{\"a\":1,\"include_usage\":true,\"include_usage\":false}",
+        "{\"include_usage\":false,\"include_usage\":true}",
+        "{\"include\\u005fusage\":true}",
+        "{\"include_usage\":\"true\"}",
+        "{\"include_usage\":NaN,\"n\":Infinity}",
+        "{\n  \"include_usage\": false\n}",
+    ];
+    const KEYS: &[&str] = &["stream_options", "stream_options", "stream\\u005foptions", "stream", "messages", "t"];
+    let mut members = Vec::new();
+    for _ in 0..rng.below(6) {
+        let key = KEYS[rng.below(KEYS.len())];
+        let value = match key {
+            "stream" => "true".to_string(),
+            "t" => ["NaN", "-Infinity", "1.5", "\"NaN\"", "-0", "1e2"][rng.below(6)].to_string(),
+            "messages" => part(rng, 0),
+            _ => OPTIONS[rng.below(OPTIONS.len())].to_string(),
+        };
+        let space = [" ", "", "\n"][rng.below(3)];
+        members.push(format!("{space}\"{key}\"{space}:{space}{value}{space}"));
+    }
+    let mut text = format!("{{{}}}", members.join(","));
+    if rng.below(8) == 0 {
+        text.insert(0, '\u{feff}');
+    }
+    if rng.below(8) == 0 {
+        text = format!(" \n{text}\t");
+    }
+    text.into_bytes()
+}
+
+/// A body as strict JSON reads it, or leniently (`NaN` as `null`, a BOM skipped).
+fn value_of(body: &[u8]) -> Option<Value> {
+    lenient::parse_object(body).map(Value::Object)
+}
+
+#[test]
+fn the_include_usage_rewrite_reads_as_the_serde_json_rewrite_did() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut rewritten, mut unchanged, mut inserted) = (0, 0, 0);
+    for _ in 0..20_000 {
+        let body = streaming_body(&mut rng);
+        let shown = String::from_utf8_lossy(&body).into_owned();
+        let Some(info) = parse(&body) else { continue };
+        let ours = with_include_usage(&body, &info);
+        let theirs = rewrite_by_tree(&body, &info);
+        if !info.has_stream_options {
+            inserted += 1;
+            assert_eq!(ours, theirs, "{shown}");
+            continue;
+        }
+        match (&ours, &theirs) {
+            (None, None) => unchanged += 1,
+            (Some(ours), Some(theirs)) => {
+                rewritten += 1;
+                // Strict JSON, as serde_json wrote it, with the same value.
+                let strict: Value = serde_json::from_slice(ours)
+                    .unwrap_or_else(|e| panic!("{shown}\n-> {}: {e}", String::from_utf8_lossy(ours)));
+                assert_eq!(Some(strict), value_of(theirs), "{shown}\n-> {}", String::from_utf8_lossy(ours));
+                let again = parse(ours).unwrap();
+                assert_eq!(with_include_usage(ours, &again), None, "{shown}: asked for twice");
+            }
+            _ => panic!("{shown}: ours {ours:?}, theirs {theirs:?}"),
+        }
+    }
+    assert!(rewritten > 5_000 && unchanged > 1_000 && inserted > 1_000, "{rewritten} {unchanged} {inserted}");
+}

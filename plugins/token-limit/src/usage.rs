@@ -2,6 +2,7 @@
 //! custom JSONPath), merging reports across streamed events without double counting, and weighting.
 
 use gateway_jsonpath::JsonPath;
+#[cfg(test)]
 use serde_json::Value;
 
 use gateway_json::{JsonView, Kind, Leniency};
@@ -111,23 +112,34 @@ impl Extractor {
     }
 
     /// Extracts the counts of one JSON document's text; `None` when it is not JSON (as
-    /// serde_json reads it). The built-in formats read the text in place ([`JsonView`]);
-    /// custom JSONPath expressions query a serde_json tree.
+    /// serde_json reads it). Read in place ([`JsonView`]), no tree built.
     pub fn extract_text(&self, text: &[u8]) -> Option<Extracted> {
-        match self {
+        let doc = JsonView::parse(text, Leniency::Strict)?;
+        Some(match self {
             Extractor::BuiltIn(format) => {
-                let doc = JsonView::parse(text, Leniency::Strict)?;
                 let found = format
                     .locations()
                     .iter()
                     .find_map(|path| path.iter().try_fold(doc, |v, k| v.get(k)).filter(JsonView::is_object));
-                Some(found.map_or_else(Extracted::default, read_usage_view))
+                found.map_or_else(Extracted::default, read_usage_view)
             }
-            Extractor::Custom(_) => serde_json::from_slice::<Value>(text).ok().map(|doc| self.extract(&doc)),
-        }
+            Extractor::Custom(paths) => {
+                let mut invalid = false;
+                let mut run = |q: &Option<JsonPath>| {
+                    let value = q.as_ref()?.query(doc).into_iter().find(|v| v.kind() != Kind::Null)?;
+                    let (n, bad) = count_view(value);
+                    invalid |= bad;
+                    n
+                };
+                let usage = Usage { input: run(&paths.input), output: run(&paths.output), total: run(&paths.total) };
+                Extracted { usage, invalid }
+            }
+        })
     }
 
-    /// Extracts the counts of one JSON document.
+    /// Extracts the counts of one serde_json tree: the reading [`Extractor::extract_text`]
+    /// replaced, which the tests compare it with.
+    #[cfg(test)]
     pub fn extract(&self, doc: &Value) -> Extracted {
         match self {
             Extractor::BuiltIn(format) => {
@@ -149,11 +161,13 @@ impl Extractor {
     }
 }
 
+#[cfg(test)]
 fn lookup<'a>(doc: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(doc, |v, k| v.get(k))
 }
 
-/// Reads a usage object of any built-in format.
+/// Reads a usage object of any built-in format (from a serde_json tree, for the tests).
+#[cfg(test)]
 pub fn read_usage_object(obj: &Value) -> Extracted {
     read_usage(USAGE_FIELDS.map(|name| obj.get(name).map_or((None, false), count)))
 }
@@ -196,6 +210,7 @@ fn read_usage(counts: [(Option<u64>, bool); USAGE_FIELDS.len()]) -> Extracted {
 }
 
 /// A token count: `(Some(n), false)` for a sane integer, `(None, true)` for garbage, `(None, false)` for null.
+#[cfg(test)]
 fn count(value: &Value) -> (Option<u64>, bool) {
     match value {
         Value::Null => (None, false),
@@ -394,9 +409,66 @@ mod tests {
             output: Some(parse("$.meta.tokens.out")),
             total: None,
         };
-        let e = Extractor::Custom(Box::new(paths)).extract(&json!({"meta": {"tokens": {"in": 4, "out": -1}}}));
+        let doc = json!({"meta": {"tokens": {"in": 4, "out": -1}}});
+        let extractor = Extractor::Custom(Box::new(paths));
+        assert_eq!(extractor.extract_text(doc.to_string().as_bytes()), Some(extractor.extract(&doc)));
+        let e = extractor.extract(&doc);
         assert_eq!(e.usage, usage(Some(4), None, None));
         assert!(e.invalid);
+    }
+
+    #[test]
+    fn custom_paths_read_in_place_as_from_the_tree_on_generated_documents() {
+        let parse = |s: &str| JsonPath::parse(s).unwrap();
+        let sets = [
+            ["$.meta.tokens.in", "$.meta.tokens.out", "$.meta.tokens.total"],
+            ["$..in", "$..out", "$..total"],
+            ["$.meta.*", "$.list[-1]", "$.list[::-1]"],
+            ["$..[?@.kind == 'in'].n", "$..[?@.n >= 2 && @.n < 1e3].n", "$.list[?length(@) > 1][0]"],
+        ];
+        let values = ["3", "0", "-1", "7.0", "7.5", "1e3", "null", "\"9\"", "[1,2]", "{}", "true", "2"];
+        let keys = ["in", "out", "total", "n", "kind", "meta", "tokens", "list", r"\u0069n"];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % n as u64) as usize
+        };
+        fn doc(next: &mut dyn FnMut(usize) -> usize, keys: &[&str], values: &[&str], depth: usize) -> String {
+            match next(if depth == 0 { 2 } else { 5 }) {
+                0 => values[next(values.len())].to_string(),
+                1 => "\"in\"".to_string(),
+                2 => {
+                    let items: Vec<String> = (0..next(4)).map(|_| doc(next, keys, values, depth - 1)).collect();
+                    format!("[{}]", items.join(", "))
+                }
+                _ => {
+                    let members: Vec<String> = (0..next(5))
+                        .map(|_| format!("\"{}\": {}", keys[next(keys.len())], doc(next, keys, values, depth - 1)))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }
+            }
+        }
+        let mut found = 0;
+        for _ in 0..4_000 {
+            let text = format!(
+                "{{\"meta\":{{\"tokens\":{}}},\"list\":{},\"x\":{}}}",
+                doc(&mut next, &keys, &values, 2),
+                doc(&mut next, &keys, &values, 2),
+                doc(&mut next, &keys, &values, 3)
+            );
+            let tree: Value = serde_json::from_str(&text).unwrap();
+            for [input, output, total] in sets {
+                let paths =
+                    CustomPaths { input: Some(parse(input)), output: Some(parse(output)), total: Some(parse(total)) };
+                let extractor = Extractor::Custom(Box::new(paths));
+                let ours = extractor.extract_text(text.as_bytes());
+                found += usize::from(ours.is_some_and(|e| !e.usage.is_empty()));
+                assert_eq!(ours, Some(extractor.extract(&tree)), "{input} {output} {total}: {text}");
+            }
+        }
+        assert!(found > 1_000, "{found}");
+        assert_eq!(Extractor::Custom(Box::default()).extract_text(b"{\"a\":"), None);
     }
 
     #[test]

@@ -59,6 +59,81 @@ pub fn json(rng: &mut Rng, depth: usize) -> Value {
     }
 }
 
+/// A random document as text, written as a client may write it: members in any order, keys
+/// repeated or escaped, blank space, numbers in several spellings (all exact in serde_json's
+/// float parser, which is not correctly rounded for long ones).
+pub fn json_text(rng: &mut Rng, depth: usize) -> String {
+    const NUMBERS: &[&str] = &[
+        "-2",
+        "-1",
+        "0",
+        "1",
+        "2",
+        "3",
+        "10",
+        "1.5",
+        "-0.5",
+        "2.5",
+        "0.25",
+        "2.0",
+        "-0",
+        "-0.0",
+        "1e1",
+        "0.2e1",
+        "1E0",
+        "25e-2",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "-9223372036854775809",
+    ];
+    let ws = |rng: &mut Rng| if rng.one_in(4) { *rng.pick(&[" ", "\n", "\t ", "\r\n"]) } else { "" };
+    if depth == 0 || (depth < 3 && rng.one_in(3)) {
+        return match rng.below(6) {
+            0 => "null".to_string(),
+            1 => rng.pick(&["true", "false"]).to_string(),
+            2 | 3 => rng.pick(NUMBERS).to_string(),
+            _ => {
+                let s = *rng.pick(STRINGS);
+                quoted(rng, s)
+            }
+        };
+    }
+    if rng.one_in(2) {
+        let items: Vec<String> =
+            (0..rng.below(5)).map(|_| format!("{}{}{}", ws(rng), json_text(rng, depth - 1), ws(rng))).collect();
+        format!("[{}]", items.join(","))
+    } else {
+        let members: Vec<String> = (0..rng.below(6))
+            .map(|_| {
+                let key = *rng.pick(KEYS);
+                let key = quoted(rng, key);
+                format!("{}{key}{}:{}{}", ws(rng), ws(rng), ws(rng), json_text(rng, depth - 1))
+            })
+            .collect();
+        format!("{{{}}}", members.join(","))
+    }
+}
+
+/// `s` as a JSON string, sometimes with needless escapes.
+fn quoted(rng: &mut Rng, s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '😀' if rng.one_in(2) => out.push_str("\\ud83d\\uDE00"),
+            c if rng.one_in(4) && (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            '/' if rng.one_in(2) => out.push_str("\\/"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Optional blank space where the grammar allows `S`.
 fn blank(rng: &mut Rng) -> &'static str {
     const BLANKS: &[&str] = &[" ", "  ", "\t", "\n", "\r\n"];

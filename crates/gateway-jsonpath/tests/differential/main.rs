@@ -9,6 +9,7 @@
 
 mod grammar;
 mod shapes;
+mod views;
 
 use gateway_jsonpath::JsonPath;
 use grammar::{Rng, json, query};
@@ -27,10 +28,10 @@ fn parses_theirs(path: &str) -> bool {
 }
 
 /// Queries per test; each valid one runs on 4 of 64 documents.
-const QUERIES: usize = 10_000;
+pub(crate) const QUERIES: usize = 10_000;
 
 /// The fixed seed, or `JSONPATH_SEED` to explore others (a failure prints the seed).
-fn seed(fixed: u64) -> u64 {
+pub(crate) fn seed(fixed: u64) -> u64 {
     std::env::var("JSONPATH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(fixed)
 }
 
