@@ -189,7 +189,7 @@ enum Source {
 enum KeyMatcher {
     Exact(String),
     Any,
-    Regex(regex_lite::Regex),
+    Regex(super::regexp::Regex),
     Network(Cidr),
 }
 
@@ -386,8 +386,7 @@ fn key_matcher(kind: LimitKind, key: &str, at: &ConfigPath) -> Result<KeyMatcher
         return Ok(KeyMatcher::Any);
     }
     match key.strip_prefix("regexp:") {
-        Some(re) => super::unicode_classes::expand_unicode_classes(re)
-            .and_then(|re| regex_lite::Regex::new(&re).map_err(|e| e.to_string()))
+        Some(re) => super::regexp::Regex::new(re)
             .map(KeyMatcher::Regex)
             .map_err(|e| at.error(format!("`{key}` is not a valid regular expression: {e}"))),
         None => Err(at.error(format!("a {kind} key must be `*` or start with `regexp:`, got `{key}`"))),

@@ -35,6 +35,7 @@ pub mod higress_fields;
 pub mod keys;
 pub mod late_charge;
 pub mod limiter;
+pub mod regexp;
 pub mod store;
 pub mod thresholds;
 mod unicode_classes;

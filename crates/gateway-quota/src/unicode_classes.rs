@@ -1,134 +1,45 @@
-//! `\p{Name}` / `\pL` / `\P{Name}` in `regexp:` keys. Higress compiles keys with Go's RE2,
-//! which knows Unicode classes; `regex-lite` (small enough for every module) does not, so the
-//! classes in [`super::unicode_tables`] are rewritten into explicit ranges first:
-//! `^\p{Han}+$` becomes `^[\x{2E80}-\x{2E99}...]+$`. Inside a bracket class the ranges are
-//! inlined (`[\p{Han}a-z]`); a negated class inside brackets is refused (regex-lite cannot
-//! subtract it there), as is a name not in the table.
-
-use std::fmt::Write;
+//! The Unicode classes of `regexp:` keys (`\p{Han}`, `\pL`, `\P{Greek}`): names looked up in
+//! [`super::unicode_tables`] for the engine in [`super::regexp`]. Names are matched
+//! case-insensitively, with `Letter`/`Number` for `L`/`N` and `Any` for every code point; a
+//! name not in the table is refused with the list of those that are.
 
 use super::unicode_tables::CLASSES;
 
-/// `pattern` with every Unicode class replaced by its ranges; unchanged when it has none.
-pub fn expand_unicode_classes(pattern: &str) -> Result<String, String> {
-    if !pattern.contains("\\p") && !pattern.contains("\\P") {
-        return Ok(pattern.to_string());
-    }
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars().peekable();
-    let mut in_class = false;
-    let mut class_start = false;
-    while let Some(c) = chars.next() {
-        let at_class_start = std::mem::take(&mut class_start);
-        match c {
-            '\\' => {
-                let Some(next) = chars.next() else {
-                    out.push('\\');
-                    break;
-                };
-                if next != 'p' && next != 'P' {
-                    out.push('\\');
-                    out.push(next);
-                    continue;
-                }
-                let name = match chars.next() {
-                    Some('{') => {
-                        let mut name = String::new();
-                        loop {
-                            match chars.next() {
-                                Some('}') => break,
-                                Some(ch) => name.push(ch),
-                                None => return Err(format!("unclosed `\\{next}{{{name}`")),
-                            }
-                        }
-                        name
-                    }
-                    Some(ch) => ch.to_string(),
-                    None => return Err(format!("`\\{next}` without a class name")),
-                };
-                let (name, negated) = match name.strip_prefix('^') {
-                    Some(rest) => (rest.to_string(), next == 'p'),
-                    None => (name, next == 'P'),
-                };
-                let ranges = lookup(&name)?;
-                match (in_class, negated) {
-                    (false, false) => write_class(&mut out, ranges, ""),
-                    (false, true) => write_class(&mut out, ranges, "^"),
-                    (true, false) => write_ranges(&mut out, ranges),
-                    (true, true) => {
-                        return Err(format!("a negated Unicode class (`{name}`) inside [...] is not supported"));
-                    }
-                }
-            }
-            '[' if !in_class => {
-                in_class = true;
-                class_start = true;
-                out.push('[');
-                if chars.peek() == Some(&'^') {
-                    chars.next();
-                    out.push('^');
-                }
-                // A `]` right after `[` or `[^` is a literal.
-                if chars.peek() == Some(&']') {
-                    chars.next();
-                    out.push(']');
-                }
-            }
-            '[' if chars.peek() == Some(&':') => {
-                // A POSIX class `[:alpha:]` inside brackets: copy it whole.
-                out.push('[');
-                for ch in chars.by_ref() {
-                    out.push(ch);
-                    if ch == ']' {
-                        break;
-                    }
-                }
-            }
-            ']' if in_class && !at_class_start => {
-                in_class = false;
-                out.push(']');
-            }
-            other => out.push(other),
-        }
-    }
-    Ok(out)
-}
+/// `\p{Any}`.
+const ANY: &[(u32, u32)] = &[(0, 0x10FFFF)];
 
-fn lookup(name: &str) -> Result<&'static [(u32, u32)], String> {
+/// The ranges of the class `name` (without `\p{..}`), or why there are none.
+pub(crate) fn lookup(name: &str) -> Result<&'static [(u32, u32)], String> {
     let wanted = name.trim();
     let alias = match wanted {
         "Letter" => "L",
         "Number" => "N",
         other => other,
     };
-    CLASSES.iter().find(|(n, _)| n.eq_ignore_ascii_case(alias)).map(|(_, r)| *r).ok_or_else(|| {
-        let known: Vec<&str> = CLASSES.iter().map(|(n, _)| *n).collect();
-        format!("the Unicode class `{wanted}` is not supported (supported: {})", known.join(", "))
-    })
-}
-
-fn write_class(out: &mut String, ranges: &[(u32, u32)], negation: &str) {
-    out.push('[');
-    out.push_str(negation);
-    write_ranges(out, ranges);
-    out.push(']');
-}
-
-fn write_ranges(out: &mut String, ranges: &[(u32, u32)]) {
-    for (start, end) in ranges {
-        // Infallible: writing to a String.
-        let _ =
-            if start == end { write!(out, "\\x{{{start:X}}}") } else { write!(out, "\\x{{{start:X}}}-\\x{{{end:X}}}") };
+    if alias.eq_ignore_ascii_case("Any") {
+        return Ok(ANY);
     }
+    CLASSES.iter().find(|(n, _)| n.eq_ignore_ascii_case(alias)).map(|(_, r)| *r).ok_or_else(|| {
+        let mut message = String::from("the Unicode class `");
+        message.push_str(wanted);
+        message.push_str("` is not supported (supported: ");
+        for (name, _) in CLASSES {
+            message.push_str(name);
+            message.push_str(", ");
+        }
+        message.push_str("Any)");
+        message
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::regexp::Regex;
     use regex_syntax::hir::{Class, HirKind};
 
-    fn lite(pattern: &str) -> regex_lite::Regex {
-        regex_lite::Regex::new(&expand_unicode_classes(pattern).unwrap()).unwrap()
+    fn lite(pattern: &str) -> Regex {
+        Regex::new(pattern).unwrap()
     }
 
     /// Every table is the class regex-syntax (the `regex` crate's parser) builds.
@@ -154,7 +65,11 @@ mod tests {
         assert!(letters.is_match("Straße42") && letters.is_match("Ωμέγα") && !letters.is_match("42"));
         let negated = lite(r"^\p{^Latin}+$");
         assert!(negated.is_match("Ωμέγα") && !negated.is_match("abc"));
-        assert_eq!(expand_unicode_classes(r"^a\.b[\]x]$").unwrap(), r"^a\.b[\]x]$", "nothing to expand");
+        let plain = lite(r"^a\.b[\]x]$");
+        assert!(
+            plain.is_match("a.b]") && plain.is_match("a.bx") && !plain.is_match("aXb]"),
+            "no class, nothing special"
+        );
         assert!(lite(r"^[]\p{Han}]+$").is_match("]用"));
         assert!(lite(r"^[[:digit:]\p{Hangul}]+$").is_match("1한"));
     }
@@ -179,8 +94,13 @@ mod tests {
 
     #[test]
     fn unknown_and_unsupported_classes_are_named() {
-        assert!(expand_unicode_classes(r"\p{Klingon}").unwrap_err().contains("`Klingon` is not supported"));
-        assert!(expand_unicode_classes(r"[\P{Han}]").unwrap_err().contains("inside [...]"));
-        assert!(expand_unicode_classes(r"\p{Han").unwrap_err().contains("unclosed"));
+        let error = |pattern: &str| Regex::new(pattern).unwrap_err().to_string();
+        assert!(error(r"\p{Klingon}").contains("`Klingon` is not supported"));
+        assert!(error(r"\p{Han").contains("unclosed"));
+        // Negated classes inside brackets, refused while keys were rewritten for regex-lite,
+        // now work.
+        let not_han = lite(r"^[\P{Han}0]+$");
+        assert!(not_han.is_match("a0") && !not_han.is_match("a用"));
+        assert!(lite(r"^[^\P{Han}]+$").is_match("用户") && !lite(r"^[^\P{Han}]+$").is_match("a"));
     }
 }

@@ -1,7 +1,6 @@
-//! Unicode classes for `regexp:` keys, which `regex-lite` lacks: the ranges of `\p{Name}` for
-//! the scripts and categories below, generated from regex-syntax 0.8.12's Unicode tables;
-//! `unicode_classes.rs` turns `\p{..}` into these ranges before `regex-lite` compiles a key;
-//! a test compares every table with regex-syntax's.
+//! Unicode classes for `regexp:` keys: the ranges of `\p{Name}` for the scripts and categories
+//! below, generated from regex-syntax 0.8.12's Unicode tables; `unicode_classes.rs` looks names
+//! up here for the engine in `regexp/`; a test compares every table with regex-syntax's.
 
 #[rustfmt::skip]
 /// `(name, ranges)`: inclusive code point ranges, sorted, not overlapping.
