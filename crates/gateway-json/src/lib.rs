@@ -148,6 +148,22 @@ impl<'a> JsonView<'a> {
         Members { text: inner, pos: 0 }
     }
 
+    /// An object's members sorted by decoded key, a repeated key once with its last value, as
+    /// serde_json's map holds them (empty for anything else).
+    pub fn sorted_members(&self) -> Vec<(JsonKey<'a>, JsonView<'a>)> {
+        let mut members: Vec<(JsonKey<'a>, JsonView<'a>)> = self.members().collect();
+        // Stable, so a repeated key's members stay in document order; the last is kept.
+        members.sort_by(|(a, _), (b, _)| a.decoded().cmp(&b.decoded()));
+        let mut kept: Vec<(JsonKey<'a>, JsonView<'a>)> = Vec::with_capacity(members.len());
+        for (key, value) in members {
+            match kept.last_mut() {
+                Some(last) if last.0.same_as(&key) => *last = (key, value),
+                _ => kept.push((key, value)),
+            }
+        }
+        kept
+    }
+
     /// An array's items (empty for anything else).
     pub fn items(&self) -> Items<'a> {
         let inner = if self.kind() == Kind::Array { &self.text[1..self.text.len() - 1] } else { &[][..] };

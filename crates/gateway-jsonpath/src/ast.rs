@@ -2,7 +2,7 @@
 //! already checked against RFC 9535's function type system (section 2.4.3).
 
 use crate::node::{Atom, Number};
-use regex_lite::Regex;
+use gateway_regex::Regex;
 use std::borrow::Cow;
 
 /// One segment: `.name`, `[a, b]`, `..name`, `..[a, b]` and the like.

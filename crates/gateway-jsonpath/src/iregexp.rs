@@ -1,8 +1,8 @@
 //! I-Regexp (RFC 9485), the pattern language of `match()` and `search()`, checked and
-//! rewritten into `regex-lite` syntax: `.` excludes `\n` and `\r`, `^` and `$` are ordinary
+//! rewritten into RE2 syntax for `gateway-regex`: `.` excludes `\n` and `\r`, `^` and `$` are ordinary
 //! characters, and every other non-alphanumeric character is written as `\x{..}`.
 
-use regex_lite::Regex;
+use gateway_regex::Regex;
 use std::fmt::Write;
 use std::iter::Peekable;
 use std::str::Chars;
@@ -173,7 +173,7 @@ fn escape(chars: &mut Peekable<Chars<'_>>) -> Result<char, Refused> {
     }
 }
 
-/// `c` as a literal in `regex-lite` syntax, inside or outside a class.
+/// `c` as a literal in RE2 syntax, inside or outside a class.
 fn literal(c: char, out: &mut String) {
     if c.is_ascii_alphanumeric() || !c.is_ascii() {
         out.push(c);

@@ -4,7 +4,7 @@
 //! sorted key order, a repeated key once with its last value (serde_json's map), numbers
 //! written as integers compared exactly, others as doubles.
 
-use gateway_json::{JsonKey, JsonView, Kind};
+use gateway_json::{JsonView, Kind};
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
@@ -100,14 +100,8 @@ impl<'a> Node<'a> for JsonView<'a> {
         if !self.is_object() {
             return ControlFlow::Continue(());
         }
-        let mut members: Vec<(JsonKey<'a>, JsonView<'a>)> = JsonView::members(&self).collect();
-        // Stable: a repeated key's members stay in document order, the last one is kept.
-        members.sort_by(|(a, _), (b, _)| a.decoded().cmp(&b.decoded()));
-        for (i, (key, value)) in members.iter().enumerate() {
-            if members.get(i + 1).is_some_and(|(next, _)| next.same_as(key)) {
-                continue;
-            }
-            f(&key.decoded(), *value)?;
+        for (key, value) in self.sorted_members() {
+            f(&key.decoded(), value)?;
         }
         ControlFlow::Continue(())
     }

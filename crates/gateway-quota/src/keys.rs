@@ -189,7 +189,7 @@ enum Source {
 enum KeyMatcher {
     Exact(String),
     Any,
-    Regex(super::regexp::Regex),
+    Regex(gateway_regex::Regex),
     Network(Cidr),
 }
 
@@ -386,7 +386,7 @@ fn key_matcher(kind: LimitKind, key: &str, at: &ConfigPath) -> Result<KeyMatcher
         return Ok(KeyMatcher::Any);
     }
     match key.strip_prefix("regexp:") {
-        Some(re) => super::regexp::Regex::new(re)
+        Some(re) => gateway_regex::Regex::new(re)
             .map(KeyMatcher::Regex)
             .map_err(|e| at.error(format!("`{key}` is not a valid regular expression: {e}"))),
         None => Err(at.error(format!("a {kind} key must be `*` or start with `regexp:`, got `{key}`"))),

@@ -35,11 +35,8 @@ pub mod higress_fields;
 pub mod keys;
 pub mod late_charge;
 pub mod limiter;
-pub mod regexp;
 pub mod store;
 pub mod thresholds;
-mod unicode_classes;
-mod unicode_tables;
 pub mod window;
 
 pub use cache::OverLimitCache;

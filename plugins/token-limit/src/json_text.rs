@@ -77,19 +77,9 @@ pub fn push_canonical(out: &mut String, v: JsonView<'_>) {
 }
 
 /// An object's members sorted by key, a repeated key once with its last value (serde_json's
-/// map).
+/// map): [`JsonView::sorted_members`], shared with gateway-jsonpath so one sort is compiled.
 pub fn sorted_members<'a>(obj: JsonView<'a>) -> Vec<(JsonKey<'a>, JsonView<'a>)> {
-    let mut members: Vec<_> = obj.members().collect();
-    // Stable, so a repeated key's members stay in document order; the last is kept.
-    members.sort_by(|(a, _), (b, _)| a.decoded().cmp(&b.decoded()));
-    let mut kept: Vec<(JsonKey<'a>, JsonView<'a>)> = Vec::with_capacity(members.len());
-    for (key, value) in members {
-        match kept.last_mut() {
-            Some(last) if last.0.same_as(&key) => *last = (key, value),
-            _ => kept.push((key, value)),
-        }
-    }
-    kept
+    obj.sorted_members()
 }
 
 /// A number as serde_json reads and writes it: an integer that fits a `u64` or (negative) an

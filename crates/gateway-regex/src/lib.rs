@@ -1,5 +1,6 @@
-//! A small regular expression engine for Higress `regexp:` keys, in place of a general regex
-//! crate (which costs tens of KB in every limiter module): Go RE2 syntax and semantics as
+//! gateway-regex: a small regular expression engine for Higress `regexp:` keys and JSONPath's
+//! `match()`/`search()`, in place of a general regex crate (which costs tens of KB in every
+//! module): Go RE2 syntax and semantics as
 //! Higress uses them (`regexp.MatchString`: is there a match anywhere), matched by a Pike VM
 //! in time linear in the input, since patterns come from operators but inputs from clients.
 //!
@@ -18,6 +19,8 @@ mod class;
 mod compile;
 mod fold;
 mod parse;
+mod unicode_classes;
+mod unicode_tables;
 mod vm;
 
 #[cfg(test)]
@@ -58,6 +61,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// A compiled pattern.
+#[derive(Clone)]
 pub struct Regex {
     pattern: Box<str>,
     prog: Box<[compile::Inst]>,

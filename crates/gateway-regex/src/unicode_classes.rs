@@ -1,5 +1,5 @@
 //! The Unicode classes of `regexp:` keys (`\p{Han}`, `\pL`, `\P{Greek}`): names looked up in
-//! [`super::unicode_tables`] for the engine in [`super::regexp`]. Names are matched
+//! [`super::unicode_tables`] for the engine in this crate. Names are matched
 //! case-insensitively, with `Letter`/`Number` for `L`/`N` and `Any` for every code point; a
 //! name not in the table is refused with the list of those that are.
 
@@ -35,7 +35,7 @@ pub(crate) fn lookup(name: &str) -> Result<&'static [(u32, u32)], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::regexp::Regex;
+    use crate::Regex;
     use regex_syntax::hir::{Class, HirKind};
 
     fn lite(pattern: &str) -> Regex {
