@@ -1,7 +1,8 @@
 //! Repository check: RESP is encoded and parsed in this crate only. Greps the workspace's
 //! non-test Rust source (`crates/`, `plugins/`, `examples/`, `xtask/`; not `tests/`
 //! directories, not `#[cfg(test)]` modules, not comments) for hand-written RESP framing
-//! (the JSONPath parser, whose syntax is made of the same bytes, is not looked at).
+//! (the JSONPath parser and the regular expression parser, whose syntaxes are made of the same
+//! bytes, are not looked at).
 
 use std::path::{Path, PathBuf};
 
@@ -35,8 +36,9 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         if path.is_dir() {
-            // gateway-jsonpath parses JSONPath, whose root and wildcard are `$` and `*`.
-            if !matches!(name.as_str(), "target" | "tests" | "resp-codec" | "gateway-jsonpath")
+            // gateway-jsonpath parses JSONPath, whose root and wildcard are `$` and `*`, and
+            // gateway-regex regular expressions, whose end anchor and star they are too.
+            if !matches!(name.as_str(), "target" | "tests" | "resp-codec" | "gateway-jsonpath" | "gateway-regex")
                 && !name.starts_with('.')
             {
                 rust_files(&path, out);
