@@ -662,6 +662,44 @@ fn overflows_f64(text: &[u8]) -> bool {
     }
 }
 
+/// Appends `s` as a JSON string, escaped as serde_json escapes it: `"` and `\` with a
+/// backslash, `\b \f \n \r \t` by name, other bytes below 0x20 as `\u00xx` (lower-case hex),
+/// everything else (`/`, DEL, non-ASCII) as it is.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    push_json_escaped(out, s);
+    out.push('"');
+}
+
+/// Appends what [`push_json_string`] writes between the quotes.
+pub fn push_json_escaped(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
+}
+
 /// The text with every `NaN`, `Infinity` and `-Infinity` outside strings replaced by `null`,
 /// for a reader that needs serde_json's tree of a lenient document; `None` when there is none
 /// (the text is not lenient JSON, just bad). Where it parses, it reads as

@@ -347,3 +347,16 @@ fn out_of_range_numbers_are_refused_where_serde_json_refuses_them() {
         }
     }
 }
+
+/// Strings are written byte for byte as serde_json writes them: every character below 0x80,
+/// DEL and non-ASCII text.
+#[test]
+fn strings_are_written_as_serde_json_writes_them() {
+    let mut samples: Vec<String> = (0u8..0x80).map(|b| format!("a{}b", char::from(b))).collect();
+    samples.extend(["", "é€😀", "\u{7f}\u{80}\u{2028}", "\"\\/", "tab\there\nline"].map(String::from));
+    for s in &samples {
+        let mut ours = String::new();
+        crate::push_json_string(&mut ours, s);
+        assert_eq!(ours, serde_json::to_string(s).unwrap(), "{s:?}");
+    }
+}

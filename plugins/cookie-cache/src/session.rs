@@ -6,7 +6,7 @@
 //! the same in both. It is written and read here by hand (the reading over gateway-json), so no
 //! serializer is compiled into the module for four fields.
 
-use gateway_json::{JsonView, Kind, Leniency};
+use gateway_json::{JsonView, Kind, Leniency, push_json_string};
 
 /// A cached auth decision for one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,38 +35,6 @@ fn header_pair(pair: JsonView<'_>) -> Option<(String, String)> {
     Some((name.as_str()?.into_owned(), value.as_str()?.into_owned()))
 }
 
-/// Appends `s` as a JSON string, escaped as serde_json escapes it: `"` and `\` with a
-/// backslash, `\b \f \n \r \t` by name, other bytes below 0x20 as `\u00xx` (lower-case hex),
-/// everything else (DEL and non-ASCII included) as it is.
-fn push_string(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut plain = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short = match b {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            0x08 => b'b',
-            0x0c => b'f',
-            b'\n' => b'n',
-            b'\r' => b'r',
-            b'\t' => b't',
-            0x00..=0x1f => b'u',
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[plain..i]);
-        plain = i + 1;
-        if short == b'u' {
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-        } else {
-            out.extend_from_slice(&[b'\\', short]);
-        }
-    }
-    out.extend_from_slice(&bytes[plain..]);
-    out.push(b'"');
-}
-
 /// What one auth-service answer means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthAnswer {
@@ -82,24 +50,24 @@ impl Decision {
     /// Encodes the decision for Redis (see the module documentation for the form).
     pub fn encode(&self) -> Vec<u8> {
         let strings: usize = self.headers.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
-        let mut out = Vec::with_capacity(64 + strings);
-        out.extend_from_slice(if self.allow { b"{\"a\":true,\"h\":[" } else { b"{\"a\":false,\"h\":[" });
+        let mut out = String::with_capacity(64 + strings);
+        out.push_str(if self.allow { "{\"a\":true,\"h\":[" } else { "{\"a\":false,\"h\":[" });
         for (i, (name, value)) in self.headers.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push(',');
             }
-            out.push(b'[');
-            push_string(&mut out, name);
-            out.push(b',');
-            push_string(&mut out, value);
-            out.push(b']');
+            out.push('[');
+            push_json_string(&mut out, name);
+            out.push(',');
+            push_json_string(&mut out, value);
+            out.push(']');
         }
-        out.extend_from_slice(b"],\"t\":");
-        out.extend_from_slice(self.decided_at_ms.to_string().as_bytes());
-        out.extend_from_slice(b",\"f\":");
-        out.extend_from_slice(self.fresh_ms.to_string().as_bytes());
-        out.push(b'}');
-        out
+        out.push_str("],\"t\":");
+        out.push_str(&self.decided_at_ms.to_string());
+        out.push_str(",\"f\":");
+        out.push_str(&self.fresh_ms.to_string());
+        out.push('}');
+        out.into_bytes()
     }
 
     /// Decodes a stored decision; anything malformed is `None` (treated as a miss). Any JSON

@@ -4,45 +4,9 @@
 //! numbers in its form).
 
 use gateway_json::{JsonKey, JsonView, Kind};
+pub use gateway_json::{push_json_escaped as push_escaped, push_json_string as push_string};
 
 use crate::shortest::push_f64;
-
-/// Appends `s` as a JSON string: `"` and `\` escaped, control characters as `\n`, `\t`, ...
-/// or `\u00XX`; nothing else (not `/`, not non-ASCII).
-pub fn push_string(out: &mut String, s: &str) {
-    out.push('"');
-    push_escaped(out, s);
-    out.push('"');
-}
-
-/// Appends what [`push_string`] writes between the quotes.
-pub fn push_escaped(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..0x20 => "",
-            _ => continue,
-        };
-        out.push_str(&s[plain..i]);
-        if escape.is_empty() {
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            out.push_str(escape);
-        }
-        plain = i + 1;
-    }
-    out.push_str(&s[plain..]);
-}
 
 /// Appends `v` as serde_json writes its tree of it (`serde_json::to_string` of the `Value`).
 pub fn push_canonical(out: &mut String, v: JsonView<'_>) {
